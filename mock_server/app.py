@@ -1,0 +1,297 @@
+"""``create_app``: the Starlette app that plays Cobalt's appointments API.
+
+Handlers are thin: authenticate → read and validate input → ask the state → shape the answer.
+Every error, expected or not, leaves in Cobalt's ``{"success": false, "message": ...}`` shape.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import logging
+import math
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from mock_server import __version__
+from mock_server.errors import ApiError
+from mock_server.settings import Settings
+from mock_server.state import Caller, MockState
+from mock_server.store import utc_now
+from mock_server.validation import (
+    parse_bool_param,
+    parse_choice,
+    parse_date,
+    parse_date_range,
+    parse_fetch_request,
+    parse_int_param,
+    parse_json_body,
+    parse_webhook_url,
+)
+from mock_server.webhooks import HttpxSender
+
+log = logging.getLogger("cobalt_mock")
+
+ACCEPTED_MESSAGE = "Live fetch request accepted. Results will be sent via webhook when ready."
+_STATUS_MESSAGES = {
+    404: "Not found.",
+    405: "Method not allowed.",
+    413: "Request body too large.",
+}
+
+
+class JSONResponse(Response):
+    """orjson-rendered JSON: compact, non-ASCII kept, the same encoder that signs webhooks."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def state_of(request: Request) -> MockState:
+    state: MockState = request.app.state.cobalt
+    return state
+
+
+def authenticate(request: Request, *, token: bool = True) -> Caller:
+    """Cobalt's three headers, checked before anything else (``/v1/webhook*`` needs no token)."""
+    state = state_of(request)
+    names = ("client_id", "client_secret", "access_token") if token else ("client_id", "client_secret")
+    values = {name: request.headers.get(name, "") for name in names}
+    missing = [name for name, value in values.items() if not value.strip()]
+    if missing:
+        raise ApiError(401, f"Missing required header(s): {', '.join(missing)}")
+    settings = state.settings
+    if settings.strict_credentials:
+        expected = {"client_id": settings.client_id, "client_secret": settings.client_secret}
+        if token:
+            expected["access_token"] = settings.access_token
+        for name, want in expected.items():
+            if want is not None and not hmac.compare_digest(values[name].encode(), want.encode()):
+                raise ApiError(401, "Invalid credentials.")
+    return state.caller(values["client_id"], values.get("access_token", ""))
+
+
+async def read_json(request: Request) -> Any:
+    """The JSON body: application/json only, refused past ``max_body_bytes`` before it is read whole."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise ApiError(415, "Content-Type must be application/json.")
+    limit = state_of(request).settings.max_body_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, _STATUS_MESSAGES[413])
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, _STATUS_MESSAGES[413])
+        chunks.append(chunk)
+    return parse_json_body(b"".join(chunks))
+
+
+# Cobalt API
+
+
+async def fetch_appointments(request: Request) -> Response:
+    caller = authenticate(request)
+    fetch = parse_fetch_request(await read_json(request))
+    job = state_of(request).create_job(caller, fetch)
+    return JSONResponse({"success": True, "message": ACCEPTED_MESSAGE, "job_id": job.job_id}, 202)
+
+
+async def list_appointments(request: Request) -> Response:
+    caller = authenticate(request)
+    params = request.query_params
+    start, end = parse_date_range(params)
+    mode = parse_choice(params, "appointment_mode", ("office", "telemedicine"))
+    include_note = parse_bool_param(params, "include_note")
+    mrn = params.get("patient_mrn") or None
+    name = (params.get("patient_name") or "").casefold()
+    phone = "".join(ch for ch in params.get("patient_phone", "") if ch.isdigit())
+    found = []
+    for appt in state_of(request).store.cache.query(caller.access_token, start, end):
+        if (
+            (mode is None or appt["appointment_mode"] == mode)
+            and (mrn is None or appt["patient_mrn"] == mrn)
+            and (not name or name in appt["patient_name"].casefold())
+            and (not phone or phone in "".join(ch for ch in appt["patient_phone"] if ch.isdigit()))
+        ):
+            found.append(appt if include_note else {k: v for k, v in appt.items() if k != "note"})
+    return JSONResponse({"success": True, "appointments": found})
+
+
+async def list_webhook_events(request: Request) -> Response:
+    caller = authenticate(request)
+    params = request.query_params
+    page = parse_int_param(params, "page", 1, 1, 1_000_000)
+    page_size = parse_int_param(params, "page_size", 50, 1, 100)
+    status = parse_choice(params, "delivery_status", ("success", "failed"))
+    sort = parse_choice(params, "sort", ("-created_at", "created_at")) or "-created_at"
+    start = parse_date(params["start_date"]) if params.get("start_date") else None
+    end = parse_date(params["end_date"]) if params.get("end_date") else None
+    rows = state_of(request).store.find_events(
+        caller.access_token,
+        job_id=params.get("job_id") or None,
+        event_type=params.get("event_type") or None,
+        delivery_status=status,
+        start=start,
+        end=end,
+    )
+    if sort == "-created_at":
+        rows.reverse()
+    chunk = rows[(page - 1) * page_size : page * page_size]
+    return JSONResponse(
+        {
+            "success": True,
+            "webhook_events": [row.to_json() for row in chunk],
+            "pagination": {
+                "current_page": page,
+                "total_pages": math.ceil(len(rows) / page_size),
+                "total_count": len(rows),
+                "page_size": page_size,
+            },
+        }
+    )
+
+
+# Webhook management
+
+
+async def register_webhook(request: Request) -> Response:
+    authenticate(request, token=False)
+    url = parse_webhook_url(await read_json(request))
+    hooks = state_of(request).store.webhooks
+    hooks.register(url)
+    return JSONResponse(
+        {"success": True, "message": "Webhook registered successfully", "webhook_secret_key": hooks.secret}
+    )
+
+
+async def get_webhooks(request: Request) -> Response:
+    authenticate(request, token=False)
+    hooks = state_of(request).store.webhooks
+    listed = [hook.to_json() for hook in hooks]
+    return JSONResponse(
+        {
+            "success": True,
+            "webhook_url": listed[0]["url"] if listed else None,
+            "webhook_urls": listed,
+            "webhook_secret_key": hooks.secret,
+        }
+    )
+
+
+async def delete_webhook(request: Request) -> Response:
+    authenticate(request, token=False)
+    if not state_of(request).store.webhooks.remove(request.path_params["hook_id"]):
+        raise ApiError(404, "Webhook not found.")
+    return JSONResponse({"success": True, "message": "Webhook URL removed successfully"})
+
+
+async def rotate_secret(request: Request) -> Response:
+    authenticate(request, token=False)
+    hooks = state_of(request).store.webhooks
+    hook_id = request.path_params.get("hook_id")
+    if hook_id is not None and hook_id not in hooks:
+        raise ApiError(404, "Webhook not found.")
+    secret = hooks.rotate(utc_now())
+    return JSONResponse(
+        {"success": True, "message": "Webhook secret rotated successfully", "webhook_secret_key": secret}
+    )
+
+
+# The fake's own endpoints
+
+
+async def health(request: Request) -> Response:
+    state = state_of(request)
+    return JSONResponse(
+        {
+            "status": "ok",
+            "version": __version__,
+            "jobs": len(state.store.jobs),
+            "pending_jobs": state.dispatcher.pending,
+            "events": len(state.store.events),
+        }
+    )
+
+
+async def openapi(request: Request) -> Response:
+    from mock_server.openapi import build_openapi
+
+    return JSONResponse(build_openapi(str(request.base_url).rstrip("/")))
+
+
+# Errors
+
+
+async def api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return JSONResponse(exc.body(), exc.status, headers=exc.headers or None)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    message = _STATUS_MESSAGES.get(exc.status_code, exc.detail)
+    return JSONResponse({"success": False, "message": message}, exc.status_code, headers=exc.headers)
+
+
+async def unexpected_error(request: Request, exc: Exception) -> Response:
+    """A bug in the fake: still Cobalt's shape, and remembered so the test that caused it fails."""
+    state_of(request).errors.append(exc)
+    return JSONResponse({"success": False, "message": f"Internal error in cobalt-mock: {exc!r}"}, 500)
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/v1/appointments/fetch", fetch_appointments, methods=["POST"]),
+        Route("/v1/appointments", list_appointments, methods=["GET"]),
+        Route("/v1/webhook-events", list_webhook_events, methods=["GET"]),
+        Route("/v1/webhook", register_webhook, methods=["POST"]),
+        Route("/v1/webhook", get_webhooks, methods=["GET"]),
+        Route("/v1/webhook/rotate-secret", rotate_secret, methods=["POST"]),
+        Route("/v1/webhook/{hook_id}/rotate-secret", rotate_secret, methods=["POST"]),
+        Route("/v1/webhook/{hook_id}", delete_webhook, methods=["DELETE"]),
+        Route("/_mock/health", health, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+    ]
+
+
+def create_app(
+    settings: Settings | None = None, *, transport: httpx.AsyncBaseTransport | None = None
+) -> Starlette:
+    """The fake as an ASGI app. ``transport`` replaces the network for webhook delivery (tests)."""
+    state = MockState(settings or Settings())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        limits = httpx.Limits(
+            max_connections=state.settings.delivery_concurrency, max_keepalive_connections=32
+        )
+        async with httpx.AsyncClient(transport=transport, limits=limits, trust_env=False) as client:
+            state.dispatcher.sender = HttpxSender(client)
+            try:
+                yield
+            finally:
+                undone = await state.dispatcher.drain(state.settings.shutdown_grace)
+                if undone:
+                    log.warning("stopped with %d job(s) not completed: %s", len(undone), ", ".join(undone))
+                state.dispatcher.sender = None
+
+    app = Starlette(
+        routes=routes(),
+        exception_handlers={ApiError: api_error, HTTPException: http_error, Exception: unexpected_error},
+        lifespan=lifespan,
+    )
+    app.state.cobalt = state
+    return app

@@ -1,0 +1,163 @@
+"""The ``cobalt-mock`` command: ``serve`` runs the fake, ``check-webhook`` checks a captured webhook.
+
+Every setting is a flag named after it (``delay`` → ``--delay``) and a ``COBALT_MOCK_*`` variable;
+flags win over the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import ipaddress
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mock_server import __version__
+from mock_server.errors import CobaltMockError
+from mock_server.settings import Settings
+
+_HELP = {
+    "host": "interface to bind (default 127.0.0.1; anything else exposes the fake)",
+    "port": "TCP port (default 8765; 0 picks a free one)",
+    "webhook_urls": "register a webhook URL at start-up (repeatable)",
+    "webhook_secret": "secret that signs webhooks (default fixed, printed at start-up)",
+    "delay": "seconds before a job completes: 2, a range 1..5, or lognormal:MEDIAN:SIGMA",
+    "seed": "seed for generated data and per-job draws (default 0)",
+    "timezone": "clinic time zone for every access token (default: drawn per token)",
+    "client_id": "accept only this client_id (strict credentials)",
+    "client_secret": "accept only this client_secret (strict credentials)",
+    "access_token": "accept only this access_token (strict credentials)",
+    "token_references": "access_token_reference_id per token: tok=user_1,tok2=user_2",
+}
+
+
+def _flag(name: str) -> str:
+    return "--webhook-url" if name == "webhook_urls" else "--" + name.replace("_", "-")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cobalt-mock", description="A local fake of Cobalt's appointments live-fetch API."
+    )
+    parser.add_argument("--version", action="version", version=f"cobalt-mock {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the fake server", description="Run the fake server.")
+    for f in dataclasses.fields(Settings):
+        kwargs: dict[str, Any] = {"dest": f.name, "default": None, "metavar": f.name.upper()}
+        if f.name == "webhook_urls":
+            kwargs.update(action="append", metavar="URL")
+        serve.add_argument(
+            _flag(f.name),
+            help=_HELP.get(f.name, f"see the README (env COBALT_MOCK_{f.name.upper()})"),
+            **kwargs,
+        )
+    check = commands.add_parser(
+        "check-webhook",
+        help="check a captured webhook body against the schemas (and its signature)",
+        description="Validate a captured webhook body against cobalt-mock's schemas.",
+    )
+    check.add_argument("file", type=Path, help="the raw body as received ('-' for standard input)")
+    check.add_argument("--secret", help="webhook secret, to check the signature")
+    check.add_argument("--signature", help="the cobalt-verification header value")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Settings)}
+            return serve(Settings.from_env(**overrides))
+        return check_webhook(args.file, args.secret, args.signature)
+    except CobaltMockError as exc:
+        print(f"cobalt-mock: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def serve(settings: Settings) -> int:
+    import uvicorn
+
+    from mock_server.app import create_app
+    from mock_server.server import bind_socket
+
+    sock = bind_socket(settings.host, settings.port)
+    host, port = sock.getsockname()[:2]
+    url = f"http://{host}:{port}" if ":" not in host else f"http://[{host}]:{port}"
+    hooks = ", ".join(settings.webhook_urls) or "none yet (POST /v1/webhook)"
+    print(
+        f"cobalt-mock {__version__} listening on {url} | webhook secret {settings.webhook_secret}"
+        f" | delay {settings.delay}s, seed {settings.seed} | webhooks: {hooks}",
+        flush=True,
+    )
+    if not _is_loopback(settings.host):
+        print(
+            f"cobalt-mock: warning: bound to {settings.host}, reachable from other machines;"
+            " set --control-token or --control false",
+            file=sys.stderr,
+            flush=True,
+        )
+    config = uvicorn.Config(
+        create_app(settings),
+        log_level=settings.log_level,
+        log_config=_log_config(),
+        timeout_graceful_shutdown=settings.shutdown_grace,
+        timeout_keep_alive=5,
+        limit_concurrency=4096,
+    )
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
+    return 0
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _log_config() -> dict[str, Any]:
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["cobalt_mock"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
+
+
+def check_webhook(file: Path, secret: str | None, signature: str | None) -> int:
+    """Exit 0 when the body fits a webhook schema (and the signature verifies, if given), else 1."""
+    from jsonschema.exceptions import best_match
+
+    from mock_server.resources import validator
+    from mock_server.signing import verify, verify_parsed
+    from mock_server.validation import parse_json_body
+
+    raw = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
+    try:
+        payload = parse_json_body(raw)
+    except CobaltMockError:
+        print(f"{file}: not valid JSON")
+        return 1
+    ok = True
+    error = best_match(validator("webhook").iter_errors(payload))
+    if error is None:
+        print(f"{file}: matches the appointment.live_fetch_completed webhook schema")
+    else:
+        ok = False
+        print(f"{file}: schema violation at {error.json_path}: {error.message}")
+    if signature is not None or secret is not None:
+        if not (signature and secret):
+            print("both --secret and --signature are needed to check a signature")
+            return 1
+        raw_ok, parsed_ok = verify(secret, raw, signature), verify_parsed(secret, payload, signature)
+        print(f"signature over the raw body: {'valid' if raw_ok else 'INVALID'}")
+        print(f"signature over JSON.stringify(parsed body): {'valid' if parsed_ok else 'INVALID'}")
+        ok = ok and raw_ok
+    return 0 if ok else 1

@@ -1,0 +1,65 @@
+"""The completion webhook's payload, shaped exactly as Cobalt documents it for each search mode."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from mock_server import generator
+from mock_server.store import EVENT_TYPE, Job, iso_seconds, new_id
+
+
+def build_data(clinic: generator.Clinic, job: Job) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """``data`` for a successful fetch, and the rich appointments it puts in the cache (if any)."""
+    request = job.request
+    if request.search_by == "mrn":
+        assert request.mrn is not None
+        history = generator.mrn_history(clinic, request.mrn)
+        data = {
+            "success": True,
+            "search_by": "mrn",
+            "mrn": request.mrn,
+            "appointment_count": len(history),
+            "appointments": history,
+        }
+        return data, []
+    assert request.start_date is not None
+    assert request.end_date is not None
+    appointments = generator.appointments_in_range(
+        clinic, request.start_date, request.end_date, request.provider_ids or None
+    )
+    items = [generator.range_item(a) for a in appointments]
+    data = {
+        "success": True,
+        "appointment_count": len(items),
+        "start_date": request.start_date.isoformat(),
+        "end_date": request.end_date.isoformat(),
+        "appointments": items,
+    }
+    return data, appointments
+
+
+def failure_data(job: Job, reason: str, reasons: list[dict[str, str]]) -> dict[str, Any]:
+    """``data`` for a failed live fetch: Cobalt's failure structure with the mode's own fields."""
+    request = job.request
+    data: dict[str, Any] = {"success": False}
+    if request.search_by == "mrn":
+        data.update(search_by="mrn", mrn=request.mrn)
+    data["appointment_count"] = 0
+    if request.start_date is not None and request.end_date is not None:
+        data.update(start_date=request.start_date.isoformat(), end_date=request.end_date.isoformat())
+    data.update(appointments=[], failure_reason=reason, reasons=reasons)
+    return data
+
+
+def envelope(job: Job, data: dict[str, Any], now: dt.datetime, event_id: str | None = None) -> dict[str, Any]:
+    """The event around ``data``, keys in the documented order."""
+    return {
+        "id": event_id or new_id("evt_"),
+        "access_token_reference_id": job.reference_id,
+        "job_id": job.job_id,
+        "timestamp": iso_seconds(now),
+        "type": EVENT_TYPE,
+        "action": "sync",
+        "data": data,
+    }

@@ -1,0 +1,241 @@
+"""The one frozen ``Settings`` object: defaults, then ``COBALT_MOCK_*`` environment, then flags/markers.
+
+Every setting has one name used everywhere: the field ``delay``, the variable ``COBALT_MOCK_DELAY``,
+the flag ``--delay`` and the marker argument ``cobalt_mock(delay=...)``. Nothing else reads
+``os.environ``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from mock_server.errors import ConfigError
+
+ENV_PREFIX = "COBALT_MOCK_"
+# Fixed and printed at start-up, like `stripe listen`, so a restart keeps receivers' config valid.
+DEFAULT_WEBHOOK_SECRET = "whsec_cobalt_mock_0123456789abcdef"  # noqa: S105 - a public test secret
+
+
+@dataclass(frozen=True)
+class Delay:
+    """How long a job takes: fixed, uniform in a range, or lognormal around a median.
+
+    Text forms: ``2``, ``1..5``, ``lognormal:2:0.5`` (median seconds, sigma).
+    """
+
+    kind: Literal["fixed", "uniform", "lognormal"] = "fixed"
+    low: float = 0.0
+    high: float = 0.0
+
+    @classmethod
+    def parse(cls, value: object) -> Delay:
+        if isinstance(value, Delay):
+            return value
+        if isinstance(value, bool):
+            raise ConfigError(f"delay must be seconds, a range like 1..5, or lognormal:M:S; got {value!r}")
+        if isinstance(value, int | float):
+            return cls._checked("fixed", float(value), float(value))
+        text = str(value).strip()
+        try:
+            if text.startswith("lognormal:"):
+                _, median, sigma = text.split(":")
+                return cls._checked("lognormal", float(median), float(sigma))
+            if ".." in text:
+                low, high = text.split("..")
+                return cls._checked("uniform", float(low), float(high))
+            seconds = float(text)
+        except ValueError:
+            raise ConfigError(
+                f"delay must be seconds, a range like 1..5, or lognormal:M:S; got {text!r}"
+            ) from None
+        return cls._checked("fixed", seconds, seconds)
+
+    @classmethod
+    def _checked(cls, kind: Literal["fixed", "uniform", "lognormal"], low: float, high: float) -> Delay:
+        if not (math.isfinite(low) and math.isfinite(high)) or low < 0 or high < 0:
+            raise ConfigError(f"delay values must be finite and >= 0; got {low}, {high}")
+        if kind == "uniform" and high < low:
+            raise ConfigError(f"delay range {low}..{high} ends before it starts")
+        return cls(kind, low, high)
+
+    def draw(self, rng: random.Random) -> float:
+        """Seconds for one job, drawn from ``rng`` (seeded per job, so runs repeat)."""
+        if self.kind == "fixed":
+            return self.low
+        if self.kind == "uniform":
+            return rng.uniform(self.low, self.high)
+        return rng.lognormvariate(math.log(self.low), self.high) if self.low > 0 else 0.0
+
+    def __str__(self) -> str:
+        if self.kind == "fixed":
+            return f"{self.low:g}"
+        if self.kind == "uniform":
+            return f"{self.low:g}..{self.high:g}"
+        return f"lognormal:{self.low:g}:{self.high:g}"
+
+
+def _parse_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigError(f"expected a boolean (true/false), got {value!r}")
+
+
+def _parse_list(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    if isinstance(value, list | tuple):
+        return tuple(str(part) for part in value)
+    raise ConfigError(f"expected a comma-separated list, got {value!r}")
+
+
+def _parse_mapping(value: object) -> tuple[tuple[str, str], ...]:
+    """``token=ref,token2=ref2`` or a dict, kept as sorted pairs so Settings stays hashable."""
+    if isinstance(value, Mapping):
+        return tuple(sorted((str(k), str(v)) for k, v in value.items()))
+    pairs = []
+    for part in _parse_list(value):
+        key, sep, val = part.partition("=")
+        if not sep or not key or not val:
+            raise ConfigError(f"expected key=value pairs, got {part!r}")
+        pairs.append((key.strip(), val.strip()))
+    return tuple(sorted(pairs))
+
+
+def _parse_optional_str(value: object) -> str | None:
+    if value is None:
+        return None
+    text = str(value)
+    return text or None
+
+
+def _number(kind: type[int] | type[float], minimum: float) -> Callable[[object], Any]:
+    def parse(value: object) -> Any:
+        if isinstance(value, bool):
+            raise ConfigError(f"expected a number, got {value!r}")
+        try:
+            number = kind(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise ConfigError(f"expected a number, got {value!r}") from None
+        if not math.isfinite(number) or number < minimum:
+            raise ConfigError(f"expected a number >= {minimum}, got {value!r}")
+        return number
+
+    return parse
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the fake can be told. See the README's settings table for each one."""
+
+    host: str = "127.0.0.1"
+    port: int = 8765
+    webhook_urls: tuple[str, ...] = ()
+    webhook_secret: str = DEFAULT_WEBHOOK_SECRET
+    delay: Delay = field(default_factory=lambda: Delay("fixed", 2.0, 2.0))
+    seed: int = 0
+    timezone: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    access_token: str | None = None
+    token_references: tuple[tuple[str, str], ...] = ()
+    # Cobalt's delivery rules; changeable only so tests of other things need not wait on them.
+    webhook_timeout: float = 5.0
+    retry_timeout: float = 2.0
+    retry_delay: float = 1.0
+    delivery_concurrency: int = 64
+    max_jobs: int = 10_000
+    max_events: int = 10_000
+    max_journal: int = 10_000
+    max_body_bytes: int = 1_048_576
+    shutdown_grace: float = 5.0
+    control: bool = True
+    control_token: str | None = None
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Defaults, then ``COBALT_MOCK_<NAME>`` variables, then ``overrides`` (flags, markers)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for name in _PARSERS:
+            key = ENV_PREFIX + name.upper()
+            if key in env:
+                values[name] = env[key]
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls().replace(**values)
+
+    def replace(self, **values: object) -> Settings:
+        """A copy with ``values`` parsed from text or native types; unknown names are an error."""
+        unknown = sorted(set(values) - set(_PARSERS))
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
+        parsed: dict[str, Any] = {}
+        for name, value in values.items():
+            try:
+                parsed[name] = _PARSERS[name](value)
+            except ConfigError as exc:
+                raise ConfigError(f"{name}: {exc}") from None
+        return dataclasses.replace(self, **parsed)
+
+    @property
+    def strict_credentials(self) -> bool:
+        return any((self.client_id, self.client_secret, self.access_token))
+
+    def reference_for(self, access_token: str) -> str | None:
+        return dict(self.token_references).get(access_token)
+
+    def public(self) -> dict[str, object]:
+        """The settings as plain JSON values, secrets redacted (for logs and ``/_mock/config``)."""
+        out: dict[str, object] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in _SECRET_FIELDS and value is not None:
+                value = "***"
+            elif isinstance(value, Delay):
+                value = str(value)
+            elif f.name == "token_references":
+                value = dict(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
+
+
+_SECRET_FIELDS = frozenset({"client_secret", "access_token", "control_token"})
+
+_PARSERS: dict[str, Callable[[object], Any]] = {
+    "host": str,
+    "port": _number(int, 0),
+    "webhook_urls": _parse_list,
+    "webhook_secret": str,
+    "delay": Delay.parse,
+    "seed": _number(int, -(2**63)),
+    "timezone": _parse_optional_str,
+    "client_id": _parse_optional_str,
+    "client_secret": _parse_optional_str,
+    "access_token": _parse_optional_str,
+    "token_references": _parse_mapping,
+    "webhook_timeout": _number(float, 0.001),
+    "retry_timeout": _number(float, 0.001),
+    "retry_delay": _number(float, 0),
+    "delivery_concurrency": _number(int, 1),
+    "max_jobs": _number(int, 1),
+    "max_events": _number(int, 1),
+    "max_journal": _number(int, 1),
+    "max_body_bytes": _number(int, 1),
+    "shutdown_grace": _number(float, 0),
+    "control": _parse_bool,
+    "control_token": _parse_optional_str,
+    "log_level": str,
+}

@@ -1,0 +1,321 @@
+"""The fake's in-memory state: jobs, recorded webhook events, registered webhooks, the appointment cache.
+
+Everything is bounded by a retention setting and evicted oldest first, except jobs that have not
+finished: nothing the fake has accepted is ever dropped before its event is recorded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import string
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from mock_server.validation import FetchRequest
+
+EVENT_TYPE = "appointment.live_fetch_completed"
+_BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
+
+JobStatus = Literal["scheduled", "held", "running", "completed"]
+DeliveryStatus = Literal["pending", "success", "failed"]
+
+
+def _base62(data: bytes, length: int) -> str:
+    number = int.from_bytes(data, "big")
+    chars = []
+    for _ in range(length):
+        number, digit = divmod(number, 62)
+        chars.append(_BASE62[digit])
+    return "".join(chars)
+
+
+def new_id(prefix: str) -> str:
+    """``job_…``/``evt_…``: 22 random base62 characters, the shape of Cobalt's documented ids."""
+    return prefix + _base62(secrets.token_bytes(17), 22)
+
+
+def reference_id_for(access_token: str) -> str:
+    """The default ``access_token_reference_id``: stable for a token, never revealing it."""
+    return "user_" + _base62(hashlib.blake2b(access_token.encode("utf-8", "surrogatepass")).digest(), 22)
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def iso_seconds(moment: dt.datetime) -> str:
+    """``2023-10-28T11:00:00Z``: the documented webhook ``timestamp`` form."""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def iso_millis(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One POST of a webhook to one URL, as the fake saw it."""
+
+    attempt: int
+    url: str
+    started_at: str
+    duration_ms: float
+    status_code: int | None
+    error: str | None
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "attempt": self.attempt,
+            "url": self.url,
+            "started_at": self.started_at,
+            "duration_ms": round(self.duration_ms, 3),
+            "status_code": self.status_code,
+            "error": self.error,
+            "headers": self.headers,
+            "body": self.body.decode("utf-8"),
+        }
+
+
+@dataclass(slots=True)
+class Job:
+    """A live fetch the fake accepted, from its 202 to its last delivery attempt."""
+
+    job_id: str
+    access_token: str
+    reference_id: str
+    request: FetchRequest
+    created_at: dt.datetime
+    delay: float
+    status: JobStatus = "scheduled"
+    event_id: str | None = None
+    completed_at: dt.datetime | None = None
+    payload: dict[str, Any] | None = None
+    body: bytes | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+
+    @property
+    def due_at(self) -> dt.datetime:
+        return self.created_at + dt.timedelta(seconds=self.delay)
+
+    def to_json(self, *, detail: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "job_id": self.job_id,
+            "status": self.status,
+            "access_token_reference_id": self.reference_id,
+            "request": self.request.to_json(),
+            "created_at": iso_millis(self.created_at),
+            "delay": self.delay,
+            "due_at": iso_millis(self.due_at),
+            "completed_at": iso_millis(self.completed_at) if self.completed_at else None,
+            "event_id": self.event_id,
+            "attempt_count": len(self.attempts),
+        }
+        if detail:
+            out["payload"] = self.payload
+            out["attempts"] = [a.to_json() for a in self.attempts]
+        return out
+
+
+@dataclass(slots=True)
+class EventRow:
+    """One row of ``GET /v1/webhook-events``: an event and the URL it went (or did not go) to."""
+
+    event_id: str
+    webhook_url: str | None
+    delivery_status: DeliveryStatus
+    data: dict[str, Any]
+    created_at: dt.datetime
+    job_id: str
+    reference_id: str
+    access_token: str
+    event_type: str = EVENT_TYPE
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "event_type": self.event_type,
+            "webhook_url": self.webhook_url,
+            "delivery_status": self.delivery_status,
+            "data": self.data,
+            "created_at": iso_millis(self.created_at),
+            "job_id": self.job_id,
+            "access_token_reference_id": self.reference_id,
+        }
+
+
+@dataclass(slots=True)
+class Webhook:
+    id: str
+    url: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"id": self.id, "url": self.url}
+
+
+class WebhookRegistry:
+    """Registered URLs and the signing secret (one per account, as Cobalt's guide describes)."""
+
+    ROTATION_GRACE = dt.timedelta(hours=24)
+
+    def __init__(self, secret: str, urls: Iterable[str] = ()) -> None:
+        self.secret = secret
+        self.previous_secret: str | None = None
+        self.previous_valid_until: dt.datetime | None = None
+        self._hooks: dict[str, Webhook] = {}
+        for url in urls:
+            self.register(url)
+
+    def register(self, url: str) -> Webhook:
+        """Idempotent: registering a URL twice keeps one registration (one delivery per event)."""
+        for hook in self._hooks.values():
+            if hook.url == url:
+                return hook
+        hook = Webhook(new_id("wh_"), url)
+        self._hooks[hook.id] = hook
+        return hook
+
+    def remove(self, hook_id: str) -> bool:
+        return self._hooks.pop(hook_id, None) is not None
+
+    def rotate(self, now: dt.datetime) -> str:
+        self.previous_secret = self.secret
+        self.previous_valid_until = now + self.ROTATION_GRACE
+        self.secret = "whsec_" + secrets.token_hex(16)
+        return self.secret
+
+    def __iter__(self) -> Iterator[Webhook]:
+        return iter(list(self._hooks.values()))
+
+    def __len__(self) -> int:
+        return len(self._hooks)
+
+    def __contains__(self, hook_id: object) -> bool:
+        return hook_id in self._hooks
+
+    def urls(self) -> list[str]:
+        return [hook.url for hook in self._hooks.values()]
+
+
+class AppointmentCache:
+    """What date-range and provider fetches wrote, per access token; bounded, oldest out first."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._items: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+
+    def put(self, access_token: str, appointments: Iterable[dict[str, Any]]) -> None:
+        for appointment in appointments:
+            key = (access_token, appointment["id"])
+            self._items[key] = appointment
+            self._items.move_to_end(key)
+        while len(self._items) > self.limit:
+            self._items.popitem(last=False)
+
+    def query(self, access_token: str, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
+        """Cached appointments whose local date (the clinic's) lies in ``start..end``."""
+        low, high = start.isoformat(), end.isoformat()
+        found = [
+            appt
+            for (token, _), appt in self._items.items()
+            if token == access_token and low <= appt["datetime"][:10] <= high
+        ]
+        found.sort(key=lambda a: (a["datetime"], a["provider_ehr_id"]))
+        return found
+
+    def clear(self, access_token: str | None = None) -> None:
+        if access_token is None:
+            self._items.clear()
+            return
+        for key in [k for k in self._items if k[0] == access_token]:
+            del self._items[key]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class Store:
+    """All mutable state of one fake server. Owned by the app, never global."""
+
+    def __init__(
+        self,
+        *,
+        secret: str,
+        webhook_urls: Iterable[str] = (),
+        max_jobs: int = 10_000,
+        max_events: int = 10_000,
+        max_cached_appointments: int = 200_000,
+    ) -> None:
+        self.max_jobs = max_jobs
+        self.max_events = max_events
+        self.jobs: OrderedDict[str, Job] = OrderedDict()
+        self.events: deque[EventRow] = deque()
+        self.webhooks = WebhookRegistry(secret, webhook_urls)
+        self.cache = AppointmentCache(max_cached_appointments)
+
+    # jobs
+    def add_job(self, job: Job) -> Job:
+        self.jobs[job.job_id] = job
+        self._evict_jobs()
+        return job
+
+    def _evict_jobs(self) -> None:
+        excess = len(self.jobs) - self.max_jobs
+        if excess <= 0:
+            return
+        for job_id in [j.job_id for j in self.jobs.values() if j.status == "completed"][:excess]:
+            del self.jobs[job_id]
+
+    def job(self, job_id: str) -> Job | None:
+        return self.jobs.get(job_id)
+
+    # events
+    def add_events(self, rows: Iterable[EventRow]) -> None:
+        self.events.extend(rows)
+        while len(self.events) > self.max_events:
+            self.events.popleft()
+
+    def find_events(
+        self,
+        access_token: str | None = None,
+        *,
+        job_id: str | None = None,
+        event_type: str | None = None,
+        delivery_status: str | None = None,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+    ) -> list[EventRow]:
+        """Events matching every given filter, oldest first (dates compare the UTC creation day)."""
+        rows = []
+        for row in self.events:
+            day = row.created_at.date()
+            if (
+                (access_token is None or row.access_token == access_token)
+                and (job_id is None or row.job_id == job_id)
+                and (event_type is None or row.event_type == event_type)
+                and (delivery_status is None or row.delivery_status == delivery_status)
+                and (start is None or day >= start)
+                and (end is None or day <= end)
+            ):
+                rows.append(row)
+        return rows
+
+    def reset(self, access_token: str | None = None) -> None:
+        """Forget jobs, events and cached appointments: all of them, or one access token's."""
+        if access_token is None:
+            self.jobs.clear()
+            self.events.clear()
+        else:
+            for job_id in [k for k, j in self.jobs.items() if j.access_token == access_token]:
+                del self.jobs[job_id]
+            self.events = deque(r for r in self.events if r.access_token != access_token)
+        self.cache.clear(access_token)

@@ -1,0 +1,216 @@
+"""Completing jobs and delivering their webhooks with Cobalt's rules.
+
+A job's timer fires after its delay; then: generate → serialize once → sign those bytes → record the
+event → POST to every registered URL (bounded concurrency) → record each attempt. One retry after
+``retry_delay`` on a 5xx, a 429 or a connection error; none on other 4xx or on a timeout. The retry
+sends the same bytes, id, timestamp and signature; only ``webhook-attempt`` changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import httpx
+
+from mock_server import generator, payloads
+from mock_server.settings import Settings
+from mock_server.signing import SIGNATURE_HEADER, serialize, sign
+from mock_server.store import Attempt, EventRow, Job, Store, iso_millis, utc_now
+
+log = logging.getLogger("cobalt_mock.webhooks")
+
+
+class DeliveryFailed(Exception):
+    """An attempt got no HTTP answer; ``retryable`` is False for timeouts (Cobalt does not retry them)."""
+
+    def __init__(self, reason: str, *, retryable: bool) -> None:
+        super().__init__(reason)
+        self.retryable = retryable
+
+
+class Sender(Protocol):
+    """POSTs ``body`` and returns the status code, or raises ``DeliveryFailed``."""
+
+    async def __call__(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> int: ...
+
+
+class HttpxSender:
+    """The default sender: one pooled ``httpx.AsyncClient`` (swap its transport to test without sockets)."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    async def __call__(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+        try:
+            async with asyncio.timeout(timeout):
+                response = await self.client.post(url, content=body, headers=headers)
+        except (TimeoutError, httpx.TimeoutException):
+            raise DeliveryFailed(f"timed out after {timeout:g}s", retryable=False) from None
+        except httpx.HTTPError as exc:
+            raise DeliveryFailed(f"{type(exc).__name__}: {exc}".rstrip(": "), retryable=True) from None
+        return response.status_code
+
+
+def is_retryable_status(status: int) -> bool:
+    return status >= 500 or status == 429
+
+
+class Dispatcher:
+    """Owns job timers and delivery tasks for one app."""
+
+    def __init__(self, store: Store, settings: Callable[[], Settings]) -> None:
+        self.store = store
+        self.settings = settings
+        self.sender: Sender | None = None
+        self.errors: list[BaseException] = []
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._semaphore: asyncio.Semaphore | None = None
+
+    # scheduling
+    def schedule(self, job: Job, delay: float | None = None) -> None:
+        """Complete ``job`` after ``delay`` seconds (its own delay by default)."""
+        loop = asyncio.get_running_loop()
+        self.cancel(job.job_id)
+        job.status = "scheduled"
+        self._timers[job.job_id] = loop.call_later(job.delay if delay is None else delay, self.fire, job)
+
+    def cancel(self, job_id: str) -> bool:
+        timer = self._timers.pop(job_id, None)
+        if timer is not None:
+            timer.cancel()
+        return timer is not None
+
+    def fire(self, job: Job) -> asyncio.Task[None]:
+        """Start completing ``job`` now."""
+        self._timers.pop(job.job_id, None)
+        job.status = "running"
+        task = asyncio.get_running_loop().create_task(self.complete(job))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    @property
+    def pending(self) -> int:
+        return len(self._timers)
+
+    # completion
+    async def complete(self, job: Job) -> None:
+        settings = self.settings()
+        try:
+            clinic = generator.clinic_for(settings.seed, job.access_token, settings.timezone)
+            data, cached = payloads.build_data(clinic, job)
+        except Exception as exc:  # a generator bug must not lose the job: report it, send a failure
+            self.errors.append(exc)
+            log.exception("generating job %s failed", job.job_id)
+            data = payloads.failure_data(
+                job,
+                "Internal error in cobalt-mock",
+                [{"code": "internal_error", "description": repr(exc)}],
+            )
+            cached = []
+        self.store.cache.put(job.access_token, cached)
+        await self.publish(job, data)
+
+    async def publish(self, job: Job, data: dict[str, object]) -> None:
+        """Record the event for ``data`` and deliver it to every registered URL."""
+        now = utc_now()
+        payload = payloads.envelope(job, dict(data), now)
+        body = serialize(payload)
+        job.payload, job.body, job.event_id, job.completed_at = payload, body, payload["id"], now
+        hooks = self.store.webhooks
+        urls = hooks.urls()
+        rows = [
+            EventRow(
+                payload["id"],
+                url,
+                "pending",
+                payload["data"],
+                now,
+                job.job_id,
+                job.reference_id,
+                job.access_token,
+            )
+            for url in urls
+        ] or [
+            EventRow(
+                payload["id"],
+                None,
+                "failed",
+                payload["data"],
+                now,
+                job.job_id,
+                job.reference_id,
+                job.access_token,
+            )
+        ]
+        self.store.add_events(rows)
+        if urls:
+            headers = {
+                "content-type": "application/json",
+                SIGNATURE_HEADER: sign(hooks.secret, body),
+                "webhook-id": payload["id"],
+                "webhook-timestamp": payload["timestamp"],
+            }
+            await asyncio.gather(*(self.deliver(job, row, body, headers) for row in rows))
+        job.status = "completed"
+
+    async def deliver(self, job: Job, row: EventRow, body: bytes, headers: dict[str, str]) -> None:
+        """POST to one URL with Cobalt's retry rule; set the row's final delivery status."""
+        assert row.webhook_url is not None
+        settings = self.settings()
+        ok, retry = await self.attempt(job, row.webhook_url, 1, body, headers, settings.webhook_timeout)
+        if retry:
+            await asyncio.sleep(settings.retry_delay)
+            ok, _ = await self.attempt(job, row.webhook_url, 2, body, headers, settings.retry_timeout)
+        row.delivery_status = "success" if ok else "failed"
+
+    async def attempt(
+        self, job: Job, url: str, number: int, body: bytes, headers: dict[str, str], timeout: float
+    ) -> tuple[bool, bool]:
+        """One POST; returns (succeeded, worth retrying)."""
+        sent = {**headers, "webhook-attempt": str(number)}
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self.settings().delivery_concurrency)
+        status: int | None = None
+        error: str | None = None
+        retry = False
+        started, clock = utc_now(), time.perf_counter()
+        async with self._semaphore:
+            try:
+                if self.sender is None:
+                    raise DeliveryFailed("the server is not running (no HTTP client)", retryable=False)
+                status = await self.sender(url, body, sent, timeout)
+                retry = is_retryable_status(status)
+            except DeliveryFailed as exc:
+                error, retry = str(exc), exc.retryable
+        duration = (time.perf_counter() - clock) * 1000
+        job.attempts.append(Attempt(number, url, iso_millis(started), duration, status, error, sent, body))
+        log.info(
+            "webhook %s job=%s attempt=%d -> %s (%.1f ms)",
+            url,
+            job.job_id,
+            number,
+            status if error is None else error,
+            duration,
+        )
+        return (status is not None and 200 <= status < 300), retry
+
+    # shutdown
+    async def drain(self, grace: float) -> list[str]:
+        """Let running deliveries finish within ``grace`` seconds; return ids of jobs left undone."""
+        undone = list(self._timers)
+        for job_id in undone:
+            self.cancel(job_id)
+        tasks = list(self._tasks)
+        if tasks:
+            _, still = await asyncio.wait(tasks, timeout=grace)
+            for task in still:
+                task.cancel()
+            if still:
+                await asyncio.wait(still)
+        return undone
