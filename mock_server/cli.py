@@ -10,6 +10,7 @@ import argparse
 import copy
 import dataclasses
 import ipaddress
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -103,7 +104,7 @@ def serve(settings: Settings) -> int:
         create_app(settings),
         log_level=settings.log_level,
         log_config=_log_config(),
-        timeout_graceful_shutdown=settings.shutdown_grace,
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace),
         timeout_keep_alive=5,
         limit_concurrency=4096,
     )

@@ -124,7 +124,7 @@ def _number(kind: type[int] | type[float], minimum: float) -> Callable[[object],
         if isinstance(value, bool):
             raise ConfigError(f"expected a number, got {value!r}")
         try:
-            number = kind(value)  # type: ignore[arg-type]
+            number = kind(value)  # type: ignore[arg-type,call-overload]
         except (TypeError, ValueError):
             raise ConfigError(f"expected a number, got {value!r}") from None
         if not math.isfinite(number) or number < minimum:

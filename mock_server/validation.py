@@ -118,9 +118,11 @@ def _message_for(body: Mapping[str, Any], errors: list[ValidationError]) -> str:
     fields = {str(e.path[0]) for e in errors if e.path}
     if "search_by" in fields:
         return MSG_SEARCH_BY
-    missing = [
-        name for e in errors if e.validator == "required" for name in e.validator_value if name not in body
-    ]
+    required: list[str] = []
+    for error in errors:
+        if error.validator == "required" and isinstance(error.validator_value, list):
+            required.extend(str(name) for name in error.validator_value)
+    missing = [name for name in required if name not in body]
     if missing:
         return missing_message(missing)
     if fields & {"start_date", "end_date"}:

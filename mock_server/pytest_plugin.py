@@ -1,0 +1,3 @@
+"""pytest plugin: the fake as fixtures (being written)."""
+
+from __future__ import annotations

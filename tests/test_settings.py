@@ -1,0 +1,106 @@
+"""Settings: one name per setting in every form, parsed strictly."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from mock_server.errors import ConfigError
+from mock_server.settings import DEFAULT_WEBHOOK_SECRET, Delay, Settings
+
+
+def test_defaults() -> None:
+    s = Settings()
+    assert (s.host, s.port, s.seed, s.webhook_secret) == ("127.0.0.1", 8765, 0, DEFAULT_WEBHOOK_SECRET)
+    assert s.delay == Delay("fixed", 2.0, 2.0)
+    assert (s.webhook_timeout, s.retry_timeout, s.retry_delay) == (5.0, 2.0, 1.0)
+    assert not s.strict_credentials
+
+
+def test_environment_then_overrides() -> None:
+    env = {
+        "COBALT_MOCK_DELAY": "1..5",
+        "COBALT_MOCK_SEED": "7",
+        "COBALT_MOCK_WEBHOOK_URLS": "http://a/x, http://b/y",
+        "COBALT_MOCK_CONTROL": "false",
+        "COBALT_MOCK_TOKEN_REFERENCES": "tok=user_1,tok2=user_2",
+        "UNRELATED": "x",
+    }
+    s = Settings.from_env(env, seed="9", port=None)
+    assert s.delay == Delay("uniform", 1.0, 5.0)
+    assert s.seed == 9  # the override wins
+    assert s.port == 8765  # None means "not given"
+    assert s.webhook_urls == ("http://a/x", "http://b/y")
+    assert s.control is False
+    assert s.reference_for("tok2") == "user_2"
+    assert s.reference_for("other") is None
+
+
+def test_from_env_reads_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COBALT_MOCK_PORT", "9999")
+    assert Settings.from_env().port == 9999
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("port", "http"),
+        ("port", "-1"),
+        ("seed", True),
+        ("delay", "soon"),
+        ("delay", "5..1"),
+        ("delay", "-1"),
+        ("delay", "nan"),
+        ("delay", True),
+        ("delay", "lognormal:1"),
+        ("control", "maybe"),
+        ("token_references", "nope"),
+        ("max_jobs", "0"),
+        ("webhook_urls", 5),
+        ("retry_delay", "inf"),
+    ],
+)
+def test_bad_values_name_the_setting(name: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Settings().replace(**{name: value})
+
+
+def test_unknown_setting() -> None:
+    with pytest.raises(ConfigError, match="unknown setting"):
+        Settings().replace(dealy=1)
+
+
+def test_delay_forms_and_draws() -> None:
+    rng = random.Random(1)
+    assert Delay.parse(0).draw(rng) == 0.0
+    assert Delay.parse(1.5) == Delay("fixed", 1.5, 1.5)
+    assert Delay.parse(Delay("fixed", 3, 3)) == Delay("fixed", 3, 3)
+    uniform = Delay.parse("1..5")
+    assert all(1 <= uniform.draw(rng) <= 5 for _ in range(100))
+    lognormal = Delay.parse("lognormal:2:0.5")
+    draws = sorted(lognormal.draw(rng) for _ in range(1001))
+    assert 1.5 < draws[500] < 2.7  # the median is about 2 s
+    assert Delay.parse("lognormal:0:1").draw(rng) == 0.0
+    assert [str(Delay.parse(t)) for t in ("2", "1..5", "lognormal:2:0.5")] == ["2", "1..5", "lognormal:2:0.5"]
+
+
+def test_mapping_and_list_forms() -> None:
+    s = Settings().replace(token_references={"b": "2", "a": "1"}, webhook_urls=["http://x"])
+    assert s.token_references == (("a", "1"), ("b", "2"))
+    assert s.webhook_urls == ("http://x",)
+    assert Settings().replace(client_id="").client_id is None
+
+
+def test_public_view_redacts_secrets() -> None:
+    s = Settings().replace(
+        client_secret="cs_live_x", access_token="tok", token_references="t=u", delay="1..2"
+    )
+    public = s.public()
+    assert public["client_secret"] == "***"
+    assert public["access_token"] == "***"
+    assert public["control_token"] is None
+    assert public["delay"] == "1..2"
+    assert public["token_references"] == {"t": "u"}
+    assert public["webhook_urls"] == []
+    assert s.strict_credentials

@@ -1,0 +1,261 @@
+"""Every validation row of cobalt-api.md §2, at the function level (the HTTP level is in test_app)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mock_server.errors import ApiError
+from mock_server.validation import (
+    MSG_END_BEFORE_START,
+    MSG_INVALID_DATE,
+    MSG_MRN,
+    MSG_NOT_JSON,
+    MSG_NOT_OBJECT,
+    MSG_PROVIDER_IDS,
+    MSG_PROVIDER_RANGE_TOO_LONG,
+    MSG_PROVIDERS_ONE_DAY,
+    MSG_RANGE_TOO_LONG,
+    MSG_SEARCH_BY,
+    FetchRequest,
+    is_http_url,
+    parse_bool_param,
+    parse_choice,
+    parse_date_range,
+    parse_fetch_request,
+    parse_int_param,
+    parse_json_body,
+    parse_webhook_url,
+)
+
+
+def message(body: Any) -> str:
+    with pytest.raises(ApiError) as info:
+        parse_fetch_request(body)
+    assert info.value.status == 400
+    return info.value.message
+
+
+def test_date_range_is_the_default_mode() -> None:
+    req = parse_fetch_request({"start_date": "2025-01-01", "end_date": "2025-01-07"})
+    assert req == FetchRequest("date_range", dt.date(2025, 1, 1), dt.date(2025, 1, 7))
+    assert req.to_json() == {"search_by": "date_range", "start_date": "2025-01-01", "end_date": "2025-01-07"}
+
+
+def test_documented_curl_body_is_accepted() -> None:
+    body = {
+        "search_by": "date_range",
+        "start_date": "2023-12-25",
+        "end_date": "2023-12-25",
+        "mrn": "<string>",
+    }
+    assert parse_fetch_request(body).search_by == "date_range"
+
+
+def test_mrn_mode() -> None:
+    req = parse_fetch_request({"search_by": "mrn", "mrn": "12345"})
+    assert req == FetchRequest("mrn", mrn="12345")
+    assert req.to_json() == {"search_by": "mrn", "mrn": "12345"}
+
+
+def test_provider_mode() -> None:
+    one = parse_fetch_request(
+        {
+            "search_by": "provider",
+            "start_date": "2025-01-01",
+            "end_date": "2025-01-05",
+            "provider_ids": ["p1"],
+        }
+    )
+    assert one.provider_ids == ("p1",)
+    many = parse_fetch_request(
+        {
+            "search_by": "provider",
+            "start_date": "2025-01-01",
+            "end_date": "2025-01-01",
+            "provider_ids": [f"p{i}" for i in range(10)],
+        }
+    )
+    assert len(many.provider_ids) == 10
+    assert many.to_json()["provider_ids"] == [f"p{i}" for i in range(10)]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({}, "Missing required parameters: start_date, end_date."),
+        ({"start_date": "2025-01-01"}, "Missing required parameters: end_date."),
+        ({"end_date": "2025-01-01"}, "Missing required parameters: start_date."),
+        ({"start_date": None, "end_date": ""}, "Missing required parameters: start_date, end_date."),
+        ({"search_by": "date_range"}, "Missing required parameters: start_date, end_date."),
+        (
+            {"search_by": "provider", "provider_ids": ["a"]},
+            "Missing required parameters: start_date, end_date.",
+        ),
+        (
+            {"search_by": "provider", "start_date": "2025-01-01", "end_date": "2025-01-01"},
+            "Missing required parameters: provider_ids.",
+        ),
+        ({"search_by": "mrn"}, "Missing required parameters: mrn."),
+        ({"search_by": "mrn", "mrn": ""}, "Missing required parameters: mrn."),
+        ({"search_by": "mrn", "mrn": None}, "Missing required parameters: mrn."),
+    ],
+)
+def test_missing_parameters_are_named(body: dict[str, Any], expected: str) -> None:
+    assert message(body) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2025/01/01",
+        "01-01-2025",
+        "2025-1-1",
+        "2025-01-01T00:00:00",
+        "20250101",
+        "2025-02-30",
+        "2025-13-01",
+        20250101,
+        ["2025-01-01"],
+        True,
+    ],
+)
+def test_invalid_dates(value: Any) -> None:
+    assert message({"start_date": value, "end_date": "2025-01-01"}) == MSG_INVALID_DATE
+    assert message({"start_date": "2025-01-01", "end_date": value}) == MSG_INVALID_DATE
+
+
+def test_leap_day_is_a_real_date() -> None:
+    assert parse_fetch_request({"start_date": "2024-02-29", "end_date": "2024-03-01"}).end_date == dt.date(
+        2024, 3, 1
+    )
+    assert message({"start_date": "2025-02-29", "end_date": "2025-03-01"}) == MSG_INVALID_DATE
+
+
+def test_end_before_start() -> None:
+    assert message({"start_date": "2025-01-02", "end_date": "2025-01-01"}) == MSG_END_BEFORE_START
+
+
+def test_same_day_is_allowed() -> None:
+    assert parse_fetch_request({"start_date": "2025-01-01", "end_date": "2025-01-01"}).end_date == dt.date(
+        2025, 1, 1
+    )
+
+
+def test_seven_days_inclusive_is_the_limit() -> None:
+    parse_fetch_request({"start_date": "2025-01-01", "end_date": "2025-01-07"})
+    assert message({"start_date": "2025-01-01", "end_date": "2025-01-08"}) == MSG_RANGE_TOO_LONG
+    assert message({"start_date": "2024-12-28", "end_date": "2025-01-05"}) == MSG_RANGE_TOO_LONG
+
+
+@given(st.dates(), st.integers(min_value=0, max_value=40))
+def test_range_rule_for_any_dates(start: dt.date, days: int) -> None:
+    try:
+        end = start + dt.timedelta(days=days)
+    except OverflowError:
+        return
+    body = {"start_date": start.isoformat(), "end_date": end.isoformat()}
+    if days <= 6:
+        assert parse_fetch_request(body).start_date == start
+    else:
+        assert message(body) == MSG_RANGE_TOO_LONG
+
+
+def test_provider_rules() -> None:
+    def body(start: str, end: str, ids: list[str]) -> dict[str, Any]:
+        return {"search_by": "provider", "start_date": start, "end_date": end, "provider_ids": ids}
+
+    assert message(body("2025-01-01", "2025-01-06", ["a"])) == MSG_PROVIDER_RANGE_TOO_LONG
+    assert message(body("2025-01-01", "2025-01-02", ["a", "b"])) == MSG_PROVIDERS_ONE_DAY
+    assert message(body("2025-01-02", "2025-01-01", ["a"])) == MSG_END_BEFORE_START
+    assert message(body("2025-01-01", "2025-01-01", [f"p{i}" for i in range(11)])) == MSG_PROVIDER_IDS
+    assert message(body("2025-01-01", "2025-01-01", [])) == MSG_PROVIDER_IDS
+    assert message(body("2025-01-01", "2025-01-01", ["a", "a"])) == MSG_PROVIDER_IDS
+    assert message(body("2025-01-01", "2025-01-01", [""])) == MSG_PROVIDER_IDS
+    assert message(body("2025-01-01", "2025-01-01", [7])) == MSG_PROVIDER_IDS  # type: ignore[list-item]
+    assert message({**body("2025-01-01", "2025-01-01", ["a"]), "provider_ids": "a"}) == MSG_PROVIDER_IDS
+
+
+@pytest.mark.parametrize("value", ["bogus", "", None, 1, ["mrn"], "MRN", "dateRange"])
+def test_unknown_search_by(value: Any) -> None:
+    assert message({"search_by": value, "mrn": "1"}) == MSG_SEARCH_BY
+
+
+@pytest.mark.parametrize("value", [5, ["1"], {"a": 1}, True])
+def test_mrn_must_be_a_string(value: Any) -> None:
+    assert message({"search_by": "mrn", "mrn": value}) == MSG_MRN
+
+
+@pytest.mark.parametrize("body", [[], "x", 1, None, True, [{"start_date": "2025-01-01"}]])
+def test_body_must_be_an_object(body: Any) -> None:
+    assert message(body) == MSG_NOT_OBJECT
+
+
+def test_unknown_fields_are_named() -> None:
+    msg = message({"start_date": "2025-01-01", "end_date": "2025-01-01", "startDate": "x", "z" * 100: 1})
+    assert msg.startswith("Unknown field(s) in request body: startDate, ")
+    assert len(msg) < 120
+
+
+@pytest.mark.parametrize("raw", [b"", b"{", b"nope", b"\xff\xfe", b'{"a": NaN}', b'{"a":"\\ud800"}'])
+def test_bad_json(raw: bytes) -> None:
+    with pytest.raises(ApiError) as info:
+        parse_json_body(raw)
+    assert (info.value.status, info.value.message) == (400, MSG_NOT_JSON)
+
+
+def test_query_date_range() -> None:
+    assert parse_date_range({"start_date": "2025-01-01", "end_date": "2025-03-01"}) == (
+        dt.date(2025, 1, 1),
+        dt.date(2025, 3, 1),
+    )
+    for params, msg in [
+        ({}, "Missing required parameters: start_date, end_date."),
+        ({"start_date": "2025-01-01"}, "Missing required parameters: end_date."),
+        ({"start_date": "x", "end_date": "2025-01-01"}, MSG_INVALID_DATE),
+        ({"start_date": "2025-01-02", "end_date": "2025-01-01"}, MSG_END_BEFORE_START),
+    ]:
+        with pytest.raises(ApiError) as info:
+            parse_date_range(params)
+        assert info.value.message == msg
+
+
+def test_webhook_url() -> None:
+    assert parse_webhook_url({"webhook_url": "https://example.com/hook"}) == "https://example.com/hook"
+    assert parse_webhook_url({"webhook_url": "http://127.0.0.1:9/x"}) == "http://127.0.0.1:9/x"
+    for body, fragment in [
+        ({}, "Missing required parameters: webhook_url."),
+        ({"webhook_url": ""}, "Missing required parameters: webhook_url."),
+        ({"webhook_url": "ftp://x"}, "Invalid webhook_url"),
+        ({"webhook_url": "not a url"}, "Invalid webhook_url"),
+        ({"webhook_url": 5}, "Invalid webhook_url"),
+        ({"webhook_url": "http://"}, "Invalid webhook_url"),
+        ({"webhook_url": "http://host:99999/"}, "Invalid webhook_url"),
+        ([], "JSON object"),
+    ]:
+        with pytest.raises(ApiError) as info:
+            parse_webhook_url(body)
+        assert fragment in info.value.message
+
+
+@given(st.text())
+def test_is_http_url_never_raises(text: str) -> None:
+    assert is_http_url(text) in (True, False)
+
+
+def test_query_helpers() -> None:
+    assert parse_int_param({}, "page", 1, 1, 10) == 1
+    assert parse_int_param({"page": "3"}, "page", 1, 1, 10) == 3
+    for bad in ["0", "11", "-1", "x", "١"]:
+        with pytest.raises(ApiError, match="Invalid page"):
+            parse_int_param({"page": bad}, "page", 1, 1, 10)
+    assert parse_choice({}, "sort", ("a",)) is None
+    assert parse_choice({"sort": "a"}, "sort", ("a",)) == "a"
+    with pytest.raises(ApiError, match="Must be one of: a"):
+        parse_choice({"sort": "b"}, "sort", ("a",))
+    assert parse_bool_param({"include_note": "true"}, "include_note") is True
+    assert parse_bool_param({}, "include_note") is False
