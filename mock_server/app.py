@@ -11,9 +11,8 @@ import hmac
 import logging
 import math
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -37,6 +36,9 @@ from mock_server.validation import (
     parse_webhook_url,
 )
 from mock_server.webhooks import HttpxSender
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("cobalt_mock")
 
@@ -275,18 +277,16 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        limits = httpx.Limits(
-            max_connections=state.settings.delivery_concurrency, max_keepalive_connections=32
-        )
-        async with httpx.AsyncClient(transport=transport, limits=limits, trust_env=False) as client:
-            state.dispatcher.sender = HttpxSender(client)
-            try:
-                yield
-            finally:
-                undone = await state.dispatcher.drain(state.settings.shutdown_grace)
-                if undone:
-                    log.warning("stopped with %d job(s) not completed: %s", len(undone), ", ".join(undone))
-                state.dispatcher.sender = None
+        sender = HttpxSender(transport=transport, max_connections=state.settings.delivery_concurrency)
+        state.dispatcher.sender = sender
+        try:
+            yield
+        finally:
+            undone = await state.dispatcher.drain(state.settings.shutdown_grace)
+            if undone:
+                log.warning("stopped with %d job(s) not completed: %s", len(undone), ", ".join(undone))
+            state.dispatcher.sender = None
+            await sender.aclose()
 
     app = Starlette(
         routes=routes(),

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from referencing import Registry
 
 SCHEMA_BASE = "https://cobalt-mock.dev/schemas/"
 
@@ -46,6 +48,8 @@ def load_schema(name: str) -> dict[str, Any]:
 @functools.cache
 def registry() -> Registry[Any]:
     """All schemas by ``$id``, so ``$ref`` between files resolves without touching the network."""
+    from referencing import Registry, Resource
+
     resources = [Resource.from_contents(load_schema(n)) for n in schema_names()]
     return Registry().with_resources(
         (SCHEMA_BASE + f"{n}.json", r) for n, r in zip(schema_names(), resources, strict=True)
@@ -54,7 +58,12 @@ def registry() -> Registry[Any]:
 
 @functools.cache
 def validator(name: str) -> Draft202012Validator:
-    """A reusable validator for schema ``name`` (format checks on, refs resolved locally)."""
+    """A reusable validator for schema ``name`` (format checks on, refs resolved locally).
+
+    jsonschema is imported here, not at module level: it is a fifth of the server's start-up.
+    """
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(
         load_schema(name),
         registry=registry(),

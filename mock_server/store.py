@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import secrets
 import string
+import threading
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -261,6 +262,24 @@ class Store:
         self.events: deque[EventRow] = deque()
         self.webhooks = WebhookRegistry(secret, webhook_urls)
         self.cache = AppointmentCache(max_cached_appointments)
+        # Lets other threads (tests, the pytest plugin) await a job without polling.
+        self.changed = threading.Condition()
+
+    def notify(self) -> None:
+        with self.changed:
+            self.changed.notify_all()
+
+    def wait_for_job(self, job_id: str, timeout: float = 5.0) -> Job:
+        """Block until ``job_id`` has finished every delivery attempt (call from outside the loop)."""
+        with self.changed:
+            done = self.changed.wait_for(
+                lambda: (job := self.jobs.get(job_id)) is not None and job.status == "completed", timeout
+            )
+        job = self.jobs.get(job_id)
+        if not done or job is None:
+            state = "unknown" if job is None else job.status
+            raise TimeoutError(f"job {job_id} did not complete within {timeout:g}s (status: {state})")
+        return job
 
     # jobs
     def add_job(self, job: Job) -> Job:

@@ -10,14 +10,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 import orjson
-from jsonschema.exceptions import ValidationError
 
 from mock_server.errors import ApiError
 from mock_server.resources import validator
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
 
 SearchBy = Literal["date_range", "mrn", "provider"]
 SEARCH_MODES: tuple[SearchBy, ...] = ("date_range", "mrn", "provider")

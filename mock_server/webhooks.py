@@ -12,14 +12,15 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Protocol
-
-import httpx
+from typing import TYPE_CHECKING, Protocol
 
 from mock_server import generator, payloads
 from mock_server.settings import Settings
 from mock_server.signing import SIGNATURE_HEADER, serialize, sign
 from mock_server.store import Attempt, EventRow, Job, Store, iso_millis, utc_now
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("cobalt_mock.webhooks")
 
@@ -39,20 +40,48 @@ class Sender(Protocol):
 
 
 class HttpxSender:
-    """The default sender: one pooled ``httpx.AsyncClient`` (swap its transport to test without sockets)."""
+    """The default sender: one pooled ``httpx.AsyncClient``, made on first use.
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    Made lazily so that start-up does not pay for importing httpx and building its TLS context;
+    pass ``transport`` (e.g. ``httpx.MockTransport``) to test delivery without sockets.
+    """
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        max_connections: int = 64,
+    ) -> None:
         self.client = client
+        self.transport = transport
+        self.max_connections = max_connections
+
+    def _client(self) -> httpx.AsyncClient:
+        if self.client is None:
+            import httpx
+
+            limits = httpx.Limits(max_connections=self.max_connections, max_keepalive_connections=32)
+            self.client = httpx.AsyncClient(transport=self.transport, limits=limits, trust_env=False)
+        return self.client
 
     async def __call__(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+        import httpx
+
+        client = self._client()
         try:
             async with asyncio.timeout(timeout):
-                response = await self.client.post(url, content=body, headers=headers)
+                response = await client.post(url, content=body, headers=headers)
         except (TimeoutError, httpx.TimeoutException):
             raise DeliveryFailed(f"timed out after {timeout:g}s", retryable=False) from None
         except httpx.HTTPError as exc:
             raise DeliveryFailed(f"{type(exc).__name__}: {exc}".rstrip(": "), retryable=True) from None
         return response.status_code
+
+    async def aclose(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
+            self.client = None
 
 
 def is_retryable_status(status: int) -> bool:
@@ -158,6 +187,7 @@ class Dispatcher:
             }
             await asyncio.gather(*(self.deliver(job, row, body, headers) for row in rows))
         job.status = "completed"
+        self.store.notify()
 
     async def deliver(self, job: Job, row: EventRow, body: bytes, headers: dict[str, str]) -> None:
         """POST to one URL with Cobalt's retry rule; set the row's final delivery status."""

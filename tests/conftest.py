@@ -1,0 +1,74 @@
+"""Shared fixtures: a real fake server on a pre-bound port, a real receiver, Cobalt auth headers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from mock_server.app import create_app
+from mock_server.receiver import WebhookReceiver
+from mock_server.server import ServerThread
+from mock_server.settings import DEFAULT_WEBHOOK_SECRET, Settings
+
+HEADERS = {"client_id": "ci_test", "client_secret": "cs_test", "access_token": "tok_a"}
+WEEK = {"start_date": "2025-01-06", "end_date": "2025-01-12"}
+
+
+class Fake:
+    """A running fake plus an httpx client that sends Cobalt's headers by default."""
+
+    def __init__(self, app: Any, thread: ServerThread) -> None:
+        self.app = app
+        self.thread = thread
+        self.url = thread.url
+        self.http = httpx.Client(base_url=thread.url, headers=HEADERS, timeout=10)
+
+    @property
+    def state(self) -> Any:
+        return self.app.state.cobalt
+
+    def fetch(self, body: Any = None, **kwargs: Any) -> httpx.Response:
+        return self.http.post("/v1/appointments/fetch", json=WEEK if body is None else body, **kwargs)
+
+    def events(self, **params: Any) -> dict[str, Any]:
+        response = self.http.get("/v1/webhook-events", params=params)
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    def register(self, url: str) -> None:
+        response = self.http.post("/v1/webhook", json={"webhook_url": url})
+        assert response.status_code == 200, response.text
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., Fake]]:
+    """Start fakes with given settings (delay 0 unless said otherwise); all stopped after the test."""
+    started: list[Fake] = []
+
+    def start(**values: Any) -> Fake:
+        settings = Settings().replace(**{"delay": 0, "log_level": "warning", **values})
+        app = create_app(settings)
+        fake = Fake(app, ServerThread(app))
+        fake.thread.start()
+        started.append(fake)
+        return fake
+
+    yield start
+    for fake in started:
+        fake.http.close()
+        fake.thread.stop()
+
+
+@pytest.fixture
+def fake(serve: Callable[..., Fake]) -> Fake:
+    return serve()
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver(secret=DEFAULT_WEBHOOK_SECRET) as r:
+        yield r
