@@ -7,13 +7,18 @@ flags win over the environment.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import dataclasses
 import ipaddress
 import math
+import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from mock_server import __version__
@@ -109,10 +114,40 @@ def serve(settings: Settings) -> int:
         limit_concurrency=4096,
     )
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        _server_class()(config).run(sockets=[sock])
     finally:
         sock.close()
     return 0
+
+
+def _server_class() -> type[Any]:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn, with the fake's signal rules: the first SIGTERM/SIGINT drains and exits 0
+        (uvicorn would re-raise the signal and die by it), a second one exits at once."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            if threading.current_thread() is not threading.main_thread():  # pragma: no cover
+                yield
+                return
+            handled = (signal.SIGINT, signal.SIGTERM)
+            originals = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+            try:
+                yield
+            finally:
+                for sig, handler in originals.items():
+                    signal.signal(sig, handler)
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            if self.should_exit:
+                print("cobalt-mock: second signal, exiting now", file=sys.stderr, flush=True)
+                os._exit(1)
+            print("cobalt-mock: shutting down, finishing due webhooks", file=sys.stderr, flush=True)
+            self.should_exit = True
+
+    return Server
 
 
 def _is_loopback(host: str) -> bool:

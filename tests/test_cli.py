@@ -1,0 +1,173 @@
+"""The `cobalt-mock` command: serving from a real process, determinism across processes, check-webhook."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mock_server import cli
+from mock_server.receiver import WebhookReceiver
+from mock_server.resources import data_dir
+from mock_server.settings import DEFAULT_WEBHOOK_SECRET
+from mock_server.signing import serialize, sign
+from tests.conftest import HEADERS, WEEK
+
+
+class Served:
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(  # noqa: S603 - our own command
+            [sys.executable, "-m", "mock_server", "serve", "--port", "0", "--log-level", "warning", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        self.banner = self.proc.stdout.readline()  # printed once the socket is bound
+        assert "listening on " in self.banner, self.proc.stderr.read() if self.proc.stderr else ""
+        self.url = self.banner.split("listening on ")[1].split()[0]
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        _, err = self.proc.communicate(timeout=15)
+        self.stderr = err
+        return self.proc.returncode
+
+
+@pytest.fixture
+def served() -> Iterator[list[Served]]:
+    started: list[Served] = []
+    yield started
+    for s in started:
+        if s.proc.poll() is None:
+            s.proc.kill()
+            s.proc.communicate()
+
+
+def ready(url: str) -> None:
+    # The banner is printed after bind, before uvicorn accepts: connections queue in the backlog,
+    # so the first request simply waits for the server instead of failing.
+    assert httpx.get(f"{url}/_mock/health", timeout=10).json()["status"] == "ok"
+
+
+def fetched_data(receiver: WebhookReceiver, url: str, body: dict[str, object]) -> dict[str, object]:
+    job_id = httpx.post(f"{url}/v1/appointments/fetch", json=body, headers=HEADERS, timeout=10).json()[
+        "job_id"
+    ]
+    data: dict[str, object] = receiver.wait_for_webhook(job_id, timeout=15).payload["data"]
+    return data
+
+
+def test_two_processes_with_one_seed_agree(served: list[Served], receiver: WebhookReceiver) -> None:
+    for seed in ("5", "5", "6"):
+        served.append(Served("--delay", "0", "--seed", seed, "--webhook-url", receiver.url))
+    for s in served:
+        ready(s.url)
+    mrn = {"search_by": "mrn", "mrn": "4321"}
+    provider = {
+        "search_by": "provider",
+        "provider_ids": ["prov_a"],
+        "start_date": "2025-03-03",
+        "end_date": "2025-03-04",
+    }
+    # ask the second process in the opposite order: order must not matter
+    first = [fetched_data(receiver, served[0].url, body) for body in (WEEK, mrn, provider)]
+    second = [fetched_data(receiver, served[1].url, body) for body in (provider, mrn, WEEK)][::-1]
+    assert first == second
+    assert first[0]["appointment_count"] > 0
+    other_seed = fetched_data(receiver, served[2].url, WEEK)
+    assert other_seed["appointments"] != first[0]["appointments"]
+    for s in served:
+        assert s.stop() == 0
+
+
+def test_banner_names_url_secret_and_settings(served: list[Served]) -> None:
+    s = Served("--delay", "1..3", "--seed", "9")
+    served.append(s)
+    assert s.url.startswith("http://127.0.0.1:")
+    assert DEFAULT_WEBHOOK_SECRET in s.banner
+    assert "delay 1..3s" in s.banner
+    assert "seed 9" in s.banner
+    ready(s.url)
+    assert s.stop() == 0
+
+
+def test_environment_configures_the_server(served: list[Served], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COBALT_MOCK_WEBHOOK_SECRET", "whsec_from_env")
+    monkeypatch.setenv("COBALT_MOCK_CLIENT_ID", "ci_live_only")
+    s = Served()
+    served.append(s)
+    assert "whsec_from_env" in s.banner
+    ready(s.url)
+    response = httpx.post(f"{s.url}/v1/appointments/fetch", json=WEEK, headers=HEADERS, timeout=10)
+    assert response.status_code == 401
+    assert s.stop() == 0
+
+
+def test_bad_setting_exits_2_with_a_clear_message(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["serve", "--delay", "soon"]) == 2
+    assert "cobalt-mock: error: delay:" in capsys.readouterr().err
+
+
+def test_non_loopback_detection() -> None:
+    assert cli._is_loopback("127.0.0.1")
+    assert cli._is_loopback("::1")
+    assert cli._is_loopback("localhost")
+    assert not cli._is_loopback("0.0.0.0")
+    assert not cli._is_loopback("example.com")
+
+
+def test_help_lists_every_setting(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["serve", "--help"])
+    out = capsys.readouterr().out
+    for flag in ("--delay", "--seed", "--webhook-url", "--webhook-secret", "--client-id", "--max-jobs"):
+        assert flag in out
+
+
+def documented_webhook() -> Path:
+    return data_dir("fixtures") / "webhook-date-range" / "valid-documented.json"
+
+
+def test_check_webhook_accepts_the_documented_example(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["check-webhook", str(documented_webhook())]) == 0
+    assert "matches" in capsys.readouterr().out
+
+
+def test_check_webhook_reports_a_violation(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    payload = json.loads(documented_webhook().read_text())
+    del payload["job_id"]
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps(payload))
+    assert cli.main(["check-webhook", str(broken)]) == 1
+    assert "schema violation" in capsys.readouterr().out
+    junk = tmp_path / "junk.json"
+    junk.write_bytes(b"{nope")
+    assert cli.main(["check-webhook", str(junk)]) == 1
+
+
+def test_check_webhook_verifies_signatures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    body = serialize(json.loads(documented_webhook().read_text()))
+    captured = tmp_path / "captured.json"
+    captured.write_bytes(body)
+    good = sign("whsec_x", body)
+    assert cli.main(["check-webhook", str(captured), "--secret", "whsec_x", "--signature", good]) == 0
+    assert cli.main(["check-webhook", str(captured), "--secret", "whsec_y", "--signature", good]) == 1
+    assert "INVALID" in capsys.readouterr().out
+    assert cli.main(["check-webhook", str(captured), "--secret", "whsec_x"]) == 1
+
+
+def test_check_webhook_reads_stdin() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mock_server", "check-webhook", "-"],
+        input=documented_webhook().read_bytes(),
+        capture_output=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

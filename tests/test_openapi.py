@@ -1,0 +1,234 @@
+"""mock_server.openapi: a valid OpenAPI 3.1 document that embeds schemas/ without changing what they mean."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from jsonschema import Draft202012Validator
+from openapi_spec_validator import validate
+
+from mock_server import resources
+from mock_server.openapi import DEFAULT_SERVER_URL, build_openapi
+
+DOC = build_openapi()
+SCHEMAS = DOC["components"]["schemas"]
+FULL = [{"client_id": [], "client_secret": [], "access_token": []}]
+WEBHOOK_AUTH = [{"client_id": [], "client_secret": []}]
+OPERATIONS = {
+    ("/v1/appointments/fetch", "post"),
+    ("/v1/appointments", "get"),
+    ("/v1/webhook", "post"),
+    ("/v1/webhook", "get"),
+    ("/v1/webhook/{id}", "delete"),
+    ("/v1/webhook/rotate-secret", "post"),
+    ("/v1/webhook/{id}/rotate-secret", "post"),
+    ("/v1/webhook-events", "get"),
+    ("/_mock/health", "get"),
+}
+
+
+def walk(node: Any) -> Iterator[tuple[str, Any]]:
+    """Every (key, value) pair of every object in ``node``."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield key, value
+            yield from walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from walk(value)
+
+
+def pointer(doc: Any, ref: str) -> Any:
+    assert ref.startswith("#/"), ref
+    for part in ref[2:].split("/"):
+        part = part.replace("~1", "/").replace("~0", "~")
+        assert isinstance(doc, dict), ref
+        assert part in doc, f"dangling $ref {ref}"
+        doc = doc[part]
+    return doc
+
+
+def operation(path: str, method: str) -> dict[str, Any]:
+    op: dict[str, Any] = DOC["paths"][path][method]
+    return op
+
+
+def params(op: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {p["name"]: p for p in op.get("parameters", [])}
+
+
+def test_document_is_valid_openapi_3_1() -> None:
+    assert DOC["openapi"].startswith("3.1.")
+    validate(DOC)
+
+
+def test_document_is_plain_json() -> None:
+    assert json.loads(json.dumps(DOC)) == DOC
+
+
+def test_servers() -> None:
+    assert DOC["servers"] == [{"url": DEFAULT_SERVER_URL}]
+    assert DEFAULT_SERVER_URL == "http://127.0.0.1:8765"
+    other = build_openapi("http://127.0.0.1:40123")
+    assert other["servers"] == [{"url": "http://127.0.0.1:40123"}]
+    validate(other)
+
+
+def test_each_call_returns_its_own_copy() -> None:
+    first = build_openapi()
+    first["paths"]["/v1/webhook"]["get"]["security"].append({"x": []})
+    first["components"]["schemas"]["error"]["title"] = "changed"
+    assert build_openapi() == DOC
+
+
+def test_no_dangling_ref() -> None:
+    refs = [value for key, value in walk(DOC) if key == "$ref"]
+    assert len(refs) > 50
+    for ref in refs:
+        pointer(DOC, ref)
+
+
+def test_no_json_schema_resource_keywords_left() -> None:
+    keys = {key for key, _ in walk(SCHEMAS)}
+    assert not keys & {"$id", "$schema", "$defs", "$dynamicRef", "$dynamicAnchor"}
+
+
+def test_every_schema_file_and_definition_is_embedded() -> None:
+    for name in resources.schema_names():
+        if name.endswith(".strict"):
+            assert name not in SCHEMAS  # strict wrappers are for the fake's own tests only
+            continue
+        schema = resources.load_schema(name)
+        if name != "common":
+            assert name in SCHEMAS
+        for definition in schema.get("$defs", {}):
+            if definition != "extra":
+                assert f"{name}.{definition}" in SCHEMAS
+
+
+def test_operations_and_webhook() -> None:
+    found = {(path, method) for path, item in DOC["paths"].items() for method in item}
+    assert found == OPERATIONS
+    assert set(DOC["webhooks"]) == {"appointment.live_fetch_completed"}
+
+
+def test_security_schemes_and_who_needs_what() -> None:
+    schemes = DOC["components"]["securitySchemes"]
+    assert schemes == {
+        name: {"type": "apiKey", "in": "header", "name": name, "description": schemes[name]["description"]}
+        for name in ("client_id", "client_secret", "access_token")
+    }
+    assert DOC["security"] == FULL
+    for path, method in OPERATIONS:
+        security = operation(path, method).get("security", DOC["security"])
+        if path.startswith("/v1/webhook/") or path == "/v1/webhook":
+            assert security == WEBHOOK_AUTH, path
+        elif path.startswith("/_mock/"):
+            assert security == [], path
+        else:
+            assert security == FULL, path
+
+
+def test_fetch_operation() -> None:
+    op = operation("/v1/appointments/fetch", "post")
+    assert op["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/fetch-request"
+    }
+    responses = op["responses"]
+    assert set(responses) == {"202", "400", "401", "405", "413"}
+    assert responses["202"]["content"]["application/json"]["schema"]["$ref"].endswith("/fetch-accepted")
+    for status in ("400", "401", "405", "413"):
+        assert responses[status]["content"]["application/json"]["schema"]["$ref"].endswith("/error")
+
+
+def test_cached_appointments_query() -> None:
+    query = params(operation("/v1/appointments", "get"))
+    assert list(query) == [
+        "start_date",
+        "end_date",
+        "patient_mrn",
+        "patient_name",
+        "patient_phone",
+        "include_note",
+        "appointment_mode",
+    ]
+    assert {name for name, p in query.items() if p["required"]} == {"start_date", "end_date"}
+    assert all(p["in"] == "query" for p in query.values())
+    assert query["appointment_mode"]["schema"]["enum"] == ["office", "telemedicine"]
+
+
+def test_webhook_events_query() -> None:
+    query = params(operation("/v1/webhook-events", "get"))
+    assert set(query) == {
+        "job_id",
+        "event_type",
+        "delivery_status",
+        "start_date",
+        "end_date",
+        "page",
+        "page_size",
+        "sort",
+    }
+    assert not any(p["required"] for p in query.values())
+    assert query["page"]["schema"]["minimum"] == 1
+    assert query["page_size"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 100, "default": 50}
+    assert query["sort"]["schema"]["default"] == "-created_at"
+
+
+def test_completion_webhook() -> None:
+    post = DOC["webhooks"]["appointment.live_fetch_completed"]["post"]
+    headers = params(post)
+    assert set(headers) == {"cobalt-verification", "webhook-id", "webhook-timestamp", "webhook-attempt"}
+    assert all(h["in"] == "header" and h["required"] for h in headers.values())
+    assert post["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/webhook"
+    }
+
+
+def component_validator(name: str) -> Draft202012Validator:
+    root = {
+        "$id": "urn:cobalt-mock:openapi",
+        "components": DOC["components"],
+        "$ref": f"#/components/schemas/{name}",
+    }
+    return Draft202012Validator(root, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+FIXTURES = resources.data_dir("fixtures")
+OPEN_FIXTURES = sorted(
+    p.relative_to(FIXTURES).with_suffix("").as_posix()
+    for p in FIXTURES.rglob("*.json")
+    if not p.parent.name.endswith(".strict")
+)
+
+
+@pytest.mark.parametrize("fixture", OPEN_FIXTURES)
+def test_embedded_schemas_judge_fixtures_like_the_files(fixture: str) -> None:
+    name = fixture.split("/")[0]
+    instance = resources.read_json(FIXTURES / f"{fixture}.json")
+    assert component_validator(name).is_valid(instance) == resources.validator(name).is_valid(instance)
+
+
+def test_embedded_schemas_are_open() -> None:
+    payload = resources.read_json(FIXTURES / "webhook-date-range" / "valid-documented.json")
+    payload["data"]["appointments"][0]["undocumented"] = True
+    assert component_validator("webhook").is_valid(payload)
+
+
+def test_schemathesis_loads_the_document_and_generates_valid_fetch_bodies() -> None:
+    schemathesis = pytest.importorskip("schemathesis")
+    schema = schemathesis.openapi.from_dict(DOC)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert {(op.path, op.method) for op in operations} == OPERATIONS
+    fetch = next(op for op in operations if op.path == "/v1/appointments/fetch")
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(fetch.as_strategy())
+    def body_fits_the_schema(case: Any) -> None:
+        assert resources.validator("fetch-request").is_valid(case.body), case.body
+
+    body_fits_the_schema()
