@@ -22,7 +22,7 @@ from tests.conftest import HEADERS, WEEK
 
 class Served:
     def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen(  # noqa: S603 - our own command
+        self.proc = subprocess.Popen(
             [sys.executable, "-m", "mock_server", "serve", "--port", "0", "--log-level", "warning", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -250,7 +250,7 @@ json.dump({
 
 def test_a_separate_process_generates_identical_data() -> None:
     env = {**os.environ, "PYTHONHASHSEED": "4242"}  # a different hash() must change nothing
-    result = subprocess.run(  # noqa: S603 - this interpreter running a fixed script
+    result = subprocess.run(
         [sys.executable, "-c", SUBPROCESS_SCRIPT],
         capture_output=True,
         check=True,

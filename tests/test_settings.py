@@ -59,6 +59,8 @@ def test_from_env_reads_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
         ("max_jobs", "0"),
         ("webhook_urls", 5),
         ("retry_delay", "inf"),
+        ("timezone", "Mars/Olympus_Mons"),
+        ("timezone", "../etc/passwd"),
     ],
 )
 def test_bad_values_name_the_setting(name: str, value: object) -> None:
@@ -90,6 +92,7 @@ def test_mapping_and_list_forms() -> None:
     assert s.token_references == (("a", "1"), ("b", "2"))
     assert s.webhook_urls == ("http://x",)
     assert Settings().replace(client_id="").client_id is None
+    assert Settings().replace(timezone="America/Phoenix").timezone == "America/Phoenix"
 
 
 def test_public_view_redacts_secrets() -> None:
