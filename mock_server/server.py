@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_server.errors import CobaltMockError
 
-__all__ = ["ServerThread", "bind_socket"]
+__all__ = ["ServerThread", "bind_socket", "format_url"]
 
 
 def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
