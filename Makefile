@@ -17,7 +17,10 @@ serve: $(STAMP)
 	$(BIN)/cobalt-mock serve $(ARGS)
 
 test: $(STAMP) lint typecheck
-	$(BIN)/python -m pytest -n 2 --cov --cov-report=term $(ARGS)
+	$(BIN)/coverage erase
+	$(BIN)/coverage run -m pytest -n 2 $(ARGS)
+	$(BIN)/coverage combine --quiet
+	$(BIN)/coverage report
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
