@@ -15,14 +15,24 @@ _EXPORTS = {
     "ApiError": "mock_server.errors",
     "CobaltMockError": "mock_server.errors",
     "ConfigError": "mock_server.errors",
+    "MockClient": "mock_server.client",
     "Settings": "mock_server.settings",
     "create_app": "mock_server.app",
 }
 
-__all__ = ["ApiError", "CobaltMockError", "ConfigError", "Settings", "__version__", "create_app"]
+__all__ = [
+    "ApiError",
+    "CobaltMockError",
+    "ConfigError",
+    "MockClient",
+    "Settings",
+    "__version__",
+    "create_app",
+]
 
 if TYPE_CHECKING:
     from mock_server.app import create_app
+    from mock_server.client import MockClient
     from mock_server.errors import ApiError, CobaltMockError, ConfigError
     from mock_server.settings import Settings
 

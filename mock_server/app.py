@@ -6,6 +6,7 @@ Every error, expected or not, leaves in Cobalt's ``{"success": false, "message":
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import logging
@@ -16,12 +17,15 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from mock_server import __version__
-from mock_server.errors import ApiError
+from mock_server import __version__, faults
+from mock_server.behaviours import SCENARIO_HEADER
+from mock_server.errors import ApiError, ConfigError
+from mock_server.journal import JournalMiddleware, entry_of
 from mock_server.settings import Settings
 from mock_server.state import Caller, MockState
 from mock_server.store import utc_now
@@ -107,7 +111,19 @@ async def read_json(request: Request) -> Any:
 async def fetch_appointments(request: Request) -> Response:
     caller = authenticate(request)
     fetch = parse_fetch_request(await read_json(request))
-    job = state_of(request).create_job(caller, fetch)
+    state = state_of(request)
+    try:
+        chosen = state.select(caller, fetch, request.headers.get(SCENARIO_HEADER, ""))
+    except ConfigError as exc:
+        raise ApiError(400, f"Invalid cobalt-mock scenario: {exc}.") from None
+    entry = entry_of(request.scope)
+    if entry is not None:
+        entry.behaviours = chosen.to_json()
+    if chosen.api is not None:
+        await faults.answer_api_fault(chosen.api, request.receive, state.waiting, caller.access_token)
+    job = state.create_job(caller, fetch, chosen.behaviours())
+    if entry is not None:
+        entry.job_id = job.job_id
     return JSONResponse({"success": True, "message": ACCEPTED_MESSAGE, "job_id": job.job_id}, 202)
 
 
@@ -277,6 +293,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        state.loop = asyncio.get_running_loop()
         sender = HttpxSender(transport=transport, max_connections=state.settings.delivery_concurrency)
         state.dispatcher.sender = sender
         try:
@@ -288,8 +305,14 @@ def create_app(
             state.dispatcher.sender = None
             await sender.aclose()
 
+    extra: list[BaseRoute] = []
+    if state.settings.control:
+        from mock_server.control import control_routes  # it imports this module
+
+        extra = control_routes()
     app = Starlette(
-        routes=routes(),
+        routes=routes() + extra,
+        middleware=[Middleware(JournalMiddleware, journal=state.journal, latency=state.api_latency)],
         exception_handlers={ApiError: api_error, HTTPException: http_error, Exception: unexpected_error},
         lifespan=lifespan,
     )

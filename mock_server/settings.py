@@ -11,6 +11,7 @@ import dataclasses
 import math
 import os
 import random
+import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -112,6 +113,17 @@ def _parse_mapping(value: object) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(pairs))
 
 
+def _parse_timezone(value: object) -> str | None:
+    """An IANA zone name, checked now so a typo fails at start-up, not as a failed fetch later."""
+    name = _parse_optional_str(value)
+    if name is not None:
+        try:
+            zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+            raise ConfigError(f"unknown time zone {name!r}; use an IANA name like America/New_York") from None
+    return name
+
+
 def _parse_optional_str(value: object) -> str | None:
     if value is None:
         return None
@@ -143,6 +155,8 @@ class Settings:
     webhook_urls: tuple[str, ...] = ()
     webhook_secret: str = DEFAULT_WEBHOOK_SECRET
     delay: Delay = field(default_factory=lambda: Delay("fixed", 2.0, 2.0))
+    # Added before every API answer (not /_mock/), drawn per request from the seed.
+    api_latency: Delay = field(default_factory=Delay)
     seed: int = 0
     timezone: str | None = None
     client_id: str | None = None
@@ -220,8 +234,9 @@ _PARSERS: dict[str, Callable[[object], Any]] = {
     "webhook_urls": _parse_list,
     "webhook_secret": str,
     "delay": Delay.parse,
+    "api_latency": Delay.parse,
     "seed": _number(int, -(2**63)),
-    "timezone": _parse_optional_str,
+    "timezone": _parse_timezone,
     "client_id": _parse_optional_str,
     "client_secret": _parse_optional_str,
     "access_token": _parse_optional_str,

@@ -21,7 +21,8 @@ from mock_server.validation import FetchRequest
 EVENT_TYPE = "appointment.live_fetch_completed"
 _BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 
-JobStatus = Literal["scheduled", "held", "running", "completed"]
+# "held": waiting for /_mock/jobs/release; "stalled": a never_complete job, finished only on demand.
+JobStatus = Literal["scheduled", "held", "stalled", "running", "completed"]
 DeliveryStatus = Literal["pending", "success", "failed"]
 
 
@@ -69,6 +70,8 @@ class Attempt:
     error: str | None
     headers: dict[str, str]
     body: bytes
+    delivery: int = 1
+    """Which delivery of the event: 1, then 2... for a duplicate_delivery or a redelivery."""
 
     @property
     def succeeded(self) -> bool:
@@ -76,6 +79,7 @@ class Attempt:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "delivery": self.delivery,
             "attempt": self.attempt,
             "url": self.url,
             "started_at": self.started_at,
@@ -103,6 +107,10 @@ class Job:
     payload: dict[str, Any] | None = None
     body: bytes | None = None
     attempts: list[Attempt] = field(default_factory=list)
+    number: int = 0
+    """The job's place in creation order (1, 2, ...)."""
+    behaviours: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Scenario behaviours chosen for this job: name → params."""
 
     @property
     def due_at(self) -> dt.datetime:
@@ -120,6 +128,7 @@ class Job:
             "completed_at": iso_millis(self.completed_at) if self.completed_at else None,
             "event_id": self.event_id,
             "attempt_count": len(self.attempts),
+            "behaviours": self.behaviours,
         }
         if detail:
             out["payload"] = self.payload
@@ -291,7 +300,8 @@ class Store:
         excess = len(self.jobs) - self.max_jobs
         if excess <= 0:
             return
-        for job_id in [j.job_id for j in self.jobs.values() if j.status == "completed"][:excess]:
+        # A stalled (never_complete) job will never record an event, so it may go like a finished one.
+        for job_id in [j.job_id for j in self.jobs.values() if j.status in ("completed", "stalled")][:excess]:
             del self.jobs[job_id]
 
     def job(self, job_id: str) -> Job | None:

@@ -11,18 +11,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from mock_server import generator, payloads
+from mock_server import faults, generator, payloads
 from mock_server.settings import Settings
-from mock_server.signing import SIGNATURE_HEADER, serialize, sign
+from mock_server.signing import SIGNATURE_HEADER, serialize
 from mock_server.store import Attempt, EventRow, Job, Store, iso_millis, utc_now
 
 if TYPE_CHECKING:
     import httpx
 
 log = logging.getLogger("cobalt_mock.webhooks")
+T = TypeVar("T")
 
 
 class DeliveryFailed(Exception):
@@ -97,8 +98,11 @@ class Dispatcher:
         self.sender: Sender | None = None
         self.errors: list[BaseException] = []
         self._timers: dict[str, asyncio.TimerHandle] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._semaphore: asyncio.Semaphore | None = None
+        self.on_attempt: Callable[[Job, Attempt], None] | None = None
+        """Called with every recorded attempt (the journal)."""
+        self.gate = faults.OrderGate()
 
     # scheduling
     def schedule(self, job: Job, delay: float | None = None) -> None:
@@ -118,10 +122,21 @@ class Dispatcher:
         """Start completing ``job`` now."""
         self._timers.pop(job.job_id, None)
         job.status = "running"
-        task = asyncio.get_running_loop().create_task(self.complete(job))
+        return self.track(self.complete(job))
+
+    def track(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        """Run ``coro`` as a task that shutdown (``drain``) waits for, like a job's completion."""
+        task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._finished)
         return task
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        """A background task's bug is kept in ``errors``, so the test that caused it fails."""
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            self.errors.append(exc)
+            log.error("background task failed", exc_info=exc)
 
     @property
     def pending(self) -> int:
@@ -132,7 +147,7 @@ class Dispatcher:
         settings = self.settings()
         try:
             clinic = generator.clinic_for(settings.seed, job.access_token, settings.timezone)
-            data, cached = payloads.build_data(clinic, job)
+            data, cached = faults.build_data(clinic, job)
         except Exception as exc:  # a generator bug must not lose the job: report it, send a failure
             self.errors.append(exc)
             log.exception("generating job %s failed", job.job_id)
@@ -147,6 +162,9 @@ class Dispatcher:
 
     async def publish(self, job: Job, data: dict[str, object]) -> None:
         """Record the event for ``data`` and deliver it to every registered URL."""
+        if self.store.jobs.get(job.job_id) is not job:  # reset while it ran: record and send nothing
+            job.status = "completed"
+            return
         now = utc_now()
         payload = payloads.envelope(job, dict(data), now)
         body = serialize(payload)
@@ -179,28 +197,77 @@ class Dispatcher:
         ]
         self.store.add_events(rows)
         if urls:
-            headers = {
-                "content-type": "application/json",
-                SIGNATURE_HEADER: sign(hooks.secret, body),
-                "webhook-id": payload["id"],
-                "webhook-timestamp": payload["timestamp"],
-            }
-            await asyncio.gather(*(self.deliver(job, row, body, headers) for row in rows))
+            await self.gate.wait(job)
+            headers = self.headers_for(job, body)
+            for delivery in range(1, faults.deliveries(job) + 1):
+                await asyncio.gather(*(self.deliver(job, row, body, headers, delivery) for row in rows))
         job.status = "completed"
+        self.gate.passed(job)
         self.store.notify()
 
-    async def deliver(self, job: Job, row: EventRow, body: bytes, headers: dict[str, str]) -> None:
+    def headers_for(self, job: Job, body: bytes) -> dict[str, str]:
+        assert job.payload is not None
+        return {
+            "content-type": "application/json",
+            SIGNATURE_HEADER: faults.signature(job, self.store.webhooks, body),
+            "webhook-id": job.payload["id"],
+            "webhook-timestamp": job.payload["timestamp"],
+        }
+
+    async def redeliver(self, job: Job) -> int:
+        """Deliver a completed job's event again to every registered URL; return the delivery number.
+
+        The same bytes, id and timestamp, signed again (with the current secret, unless the job's
+        behaviours say otherwise). ``webhook-attempt`` restarts at 1, since Cobalt's retry rule
+        applies to each delivery; attempts record which delivery they belong to.
+        """
+        assert job.body is not None
+        assert job.payload is not None
+        delivery = max((a.delivery for a in job.attempts), default=0) + 1
+        known = {row.webhook_url: row for row in self.store.find_events(job_id=job.job_id)}
+        rows = []
+        for url in self.store.webhooks.urls():
+            row = known.get(url)
+            if row is None:
+                row = EventRow(
+                    job.payload["id"],
+                    url,
+                    "pending",
+                    job.payload["data"],
+                    utc_now(),
+                    job.job_id,
+                    job.reference_id,
+                    job.access_token,
+                )
+                self.store.add_events([row])
+            rows.append(row)
+        headers = self.headers_for(job, job.body)
+        await asyncio.gather(*(self.deliver(job, row, job.body, headers, delivery) for row in rows))
+        self.store.notify()
+        return delivery
+
+    async def deliver(
+        self, job: Job, row: EventRow, body: bytes, headers: dict[str, str], delivery: int = 1
+    ) -> None:
         """POST to one URL with Cobalt's retry rule; set the row's final delivery status."""
         assert row.webhook_url is not None
         settings = self.settings()
-        ok, retry = await self.attempt(job, row.webhook_url, 1, body, headers, settings.webhook_timeout)
+        url = row.webhook_url
+        ok, retry = await self.attempt(job, url, 1, body, headers, settings.webhook_timeout, delivery)
         if retry:
             await asyncio.sleep(settings.retry_delay)
-            ok, _ = await self.attempt(job, row.webhook_url, 2, body, headers, settings.retry_timeout)
+            ok, _ = await self.attempt(job, url, 2, body, headers, settings.retry_timeout, delivery)
         row.delivery_status = "success" if ok else "failed"
 
     async def attempt(
-        self, job: Job, url: str, number: int, body: bytes, headers: dict[str, str], timeout: float
+        self,
+        job: Job,
+        url: str,
+        number: int,
+        body: bytes,
+        headers: dict[str, str],
+        timeout: float,
+        delivery: int = 1,
     ) -> tuple[bool, bool]:
         """One POST; returns (succeeded, worth retrying)."""
         sent = {**headers, "webhook-attempt": str(number)}
@@ -219,7 +286,10 @@ class Dispatcher:
             except DeliveryFailed as exc:
                 error, retry = str(exc), exc.retryable
         duration = (time.perf_counter() - clock) * 1000
-        job.attempts.append(Attempt(number, url, iso_millis(started), duration, status, error, sent, body))
+        record = Attempt(number, url, iso_millis(started), duration, status, error, sent, body, delivery)
+        job.attempts.append(record)
+        if self.on_attempt is not None:
+            self.on_attempt(job, record)
         log.info(
             "webhook %s job=%s attempt=%d -> %s (%.1f ms)",
             url,

@@ -36,7 +36,11 @@ PATHS = [
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
 header_text = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=40)
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=30),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=30),
     lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=15), kids, max_size=4),
     max_leaves=15,
 )

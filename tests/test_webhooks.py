@@ -254,3 +254,20 @@ def test_schedule_cancel_and_drain() -> None:
         return undone, dispatcher.pending, now.status
 
     assert asyncio.run(main()) == (["job_test"], 0, "completed")
+
+
+def test_a_bug_in_a_background_task_is_kept_in_errors() -> None:
+    async def broken_sender(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+        raise RuntimeError("sender bug")
+
+    async def main() -> list[BaseException]:
+        store = Store(secret=SECRET, webhook_urls=("http://hook/a",))
+        dispatcher = Dispatcher(store, lambda: FAST)
+        dispatcher.sender = broken_sender
+        task = dispatcher.fire(store.add_job(make_job()))
+        await asyncio.wait([task])
+        return dispatcher.errors
+
+    (error,) = asyncio.run(main())
+    assert isinstance(error, RuntimeError)
+    assert str(error) == "sender bug"

@@ -1,0 +1,453 @@
+"""Deliberately broken fakes: each breaks one documented rule, to prove the contract suite notices.
+
+Two mechanisms, neither of which touches ``mock_server``:
+
+* ``Rewriting``, an ASGI middleware around ``create_app(...)`` that rewrites the fake's HTTP answers
+  (a status, a field, a message) after the fake has produced them;
+* a wrapper around the fake's webhook sender (``app.state.cobalt.dispatcher.sender``, the callable
+  ``(url, body, headers, timeout) -> status`` its lifespan installs), which alters what is delivered,
+  or what the dispatcher learns about a delivery (so its retry decision goes wrong). Payload edits are
+  re-signed with the fake's secret, so that each mutant breaks only its own rule.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from contract_tests.checks import ACCEPTED_MESSAGE, SIGNATURE_HEADER
+from contract_tests.target import FAKE_SETTINGS, FakeTarget
+from mock_server.app import create_app
+from mock_server.settings import Settings
+from mock_server.signing import sign
+from mock_server.validation import MSG_RANGE_TOO_LONG
+from mock_server.webhooks import DeliveryFailed
+
+SECRET = "whsec_contract_mutant_secret"
+
+SendFn = Callable[[str, bytes, dict[str, str], float], Awaitable[int]]
+SenderWrap = Callable[[SendFn], SendFn]
+
+
+# --- rewriting HTTP answers -------------------------------------------------------------------------
+
+
+@dataclass
+class Exchange:
+    """One request and the fake's answer, which a rewrite may change in place."""
+
+    method: str
+    path: str
+    request_body: bytes
+    status: int
+    body: Any  # the answer's parsed JSON
+
+    def request_json(self) -> Any:
+        try:
+            return json.loads(self.request_body)
+        except ValueError:
+            return None
+
+
+Rewrite = Callable[[Exchange], None]
+
+
+class Rewriting:
+    """Buffers each request and JSON answer of ``app`` so that ``rewrite`` can change the answer.
+
+    With ``rewrite`` None it passes everything through untouched: the unbroken fake.
+    """
+
+    def __init__(self, app: ASGIApp, rewrite: Rewrite | None = None) -> None:
+        self.app = app
+        self.rewrite = rewrite
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rewrite = self.rewrite
+        if scope["type"] != "http" or rewrite is None:
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client left before sending its request
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        request_body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": request_body, "more_body": False}
+
+        start: dict[str, Any] = {}
+        parts: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                parts.append(message.get("body", b""))
+
+        await self.app(scope, replay, capture)
+        raw = b"".join(parts)
+        exchange = Exchange(scope["method"], scope["path"], request_body, start["status"], json.loads(raw))
+        rewrite(exchange)
+        raw = json.dumps(exchange.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(raw)).encode("ascii")))
+        await send({"type": "http.response.start", "status": exchange.status, "headers": headers})
+        await send({"type": "http.response.body", "body": raw})
+
+
+def _is_accepted(x: Exchange) -> bool:
+    return x.path.endswith("/appointments/fetch") and x.status == 202
+
+
+def accepted_status_200(x: Exchange) -> None:
+    if _is_accepted(x):
+        x.status = 200
+
+
+def accepted_job_id_renamed(x: Exchange) -> None:
+    if _is_accepted(x):
+        x.body["jobId"] = x.body.pop("job_id")
+
+
+def error_message_missing(x: Exchange) -> None:
+    if x.status >= 400:
+        x.body.pop("message", None)
+
+
+def error_message_reworded(x: Exchange) -> None:
+    if x.status >= 400:
+        x.body["message"] = x.body["message"].rstrip(".")  # "... cannot exceed 7 days"
+
+
+def error_status_422(x: Exchange) -> None:
+    if x.status == 400:
+        x.status = 422
+
+
+def auth_status_403(x: Exchange) -> None:
+    if x.status == 401:
+        x.status = 403
+
+
+def seven_days_rejected(x: Exchange) -> None:
+    """Counts the range exclusively: a 7-day range (start + 6) is refused as too long."""
+    body = x.request_json()
+    if _is_accepted(x) and isinstance(body, dict) and body.get("search_by", "date_range") == "date_range":
+        days = dt.date.fromisoformat(body["end_date"]) - dt.date.fromisoformat(body["start_date"])
+        if days.days == 6:
+            x.status, x.body = 400, {"success": False, "message": MSG_RANGE_TOO_LONG}
+
+
+def long_range_accepted(x: Exchange) -> None:
+    """Forgets the 7-day limit: accepts what it should refuse."""
+    if x.status == 400 and x.body.get("message") == MSG_RANGE_TOO_LONG:
+        x.status, x.body = 202, {"success": True, "message": ACCEPTED_MESSAGE, "job_id": "job_mutant"}
+
+
+def events_data_differs(x: Exchange) -> None:
+    """``GET /v1/webhook-events`` lists data that is not what was delivered (one appointment short)."""
+    if x.path.endswith("/webhook-events") and x.status == 200:
+        for event in x.body["webhook_events"]:
+            data = event["data"]
+            if data.get("appointments"):
+                data["appointments"].pop()
+                data["appointment_count"] = len(data["appointments"])
+
+
+# --- altering webhook deliveries --------------------------------------------------------------------
+
+
+def compact(payload: Any) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _edit_payload(edit: Callable[[dict[str, Any]], None]) -> SenderWrap:
+    """Deliver an edited payload, correctly serialized and signed: only ``edit``'s rule breaks."""
+
+    def wrap(send: SendFn) -> SendFn:
+        async def mutated(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+            payload = json.loads(body)
+            edit(payload)
+            new = compact(payload)
+            return await send(url, new, {**headers, SIGNATURE_HEADER: sign(SECRET, new)}, timeout)
+
+        return mutated
+
+    return wrap
+
+
+def _edit_delivery(edit: Callable[[bytes, dict[str, str]], tuple[bytes, dict[str, str]]]) -> SenderWrap:
+    """Deliver other bytes or headers, as ``edit`` says (nothing re-signed unless it does so)."""
+
+    def wrap(send: SendFn) -> SendFn:
+        async def mutated(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+            body, headers = edit(body, dict(headers))
+            return await send(url, body, headers, timeout)
+
+        return mutated
+
+    return wrap
+
+
+def _report_status(change: Callable[[int], int]) -> SenderWrap:
+    """Deliver faithfully, but tell the dispatcher another status (so it decides wrongly on retry)."""
+
+    def wrap(send: SendFn) -> SendFn:
+        async def mutated(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+            return change(await send(url, body, headers, timeout))
+
+        return mutated
+
+    return wrap
+
+
+def _data(edit: Callable[[dict[str, Any]], None]) -> SenderWrap:
+    return _edit_payload(lambda payload: edit(payload["data"]))
+
+
+def _shift_last_outside(data: dict[str, Any]) -> None:
+    if data["appointments"]:
+        last = data["appointments"][-1]
+        after = dt.date.fromisoformat(data["end_date"]) + dt.timedelta(days=1)
+        last["datetime"] = after.isoformat() + last["datetime"][10:]
+
+
+def _intruding_provider(data: dict[str, Any]) -> None:
+    if data["appointments"]:
+        data["appointments"][0]["provider_ehr_id"] = "prov_not_requested"
+
+
+def _day_later(data: dict[str, Any]) -> None:
+    data["end_date"] = (dt.date.fromisoformat(data["end_date"]) + dt.timedelta(days=1)).isoformat()
+
+
+def _renamed(mapping: dict[str, Any], old: str, new: str) -> None:
+    mapping[new] = mapping.pop(old)
+
+
+def _wrong_secret(body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+    headers[SIGNATURE_HEADER] = sign(SECRET + "-rotated-away", body)
+    return body, headers
+
+
+def _without(name: str) -> Callable[[bytes, dict[str, str]], tuple[bytes, dict[str, str]]]:
+    def edit(body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+        headers.pop(name, None)
+        return body, headers
+
+    return edit
+
+
+def _pretty(body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+    """Sends spaced-out JSON under the signature of the compact bytes."""
+    return json.dumps(json.loads(body), ensure_ascii=False).encode("utf-8"), headers
+
+
+def _ascii_escaped(body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+    """Escapes non-ASCII as \\uXXXX and signs those bytes: raw-body verifiers agree, but Node's
+    ``JSON.stringify(JSON.parse(body))`` gives other bytes, so Cobalt's documented receiver rejects it."""
+    new = json.dumps(json.loads(body), separators=(",", ":")).encode("ascii")
+    headers[SIGNATURE_HEADER] = sign(SECRET, new)
+    return new, headers
+
+
+def _other_event_id(body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+    headers["webhook-id"] = "evt_not_the_payload_id"
+    return body, headers
+
+
+def _retry_resigned(body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+    """A retry built afresh: a new timestamp, so new bytes and a new signature."""
+    if headers.get("webhook-attempt") == "2":
+        payload = json.loads(body)
+        payload["timestamp"] = "2001-01-01T00:00:00Z"
+        body = compact(payload)
+        headers[SIGNATURE_HEADER] = sign(SECRET, body)
+    return body, headers
+
+
+def _retry_numbered_1(body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+    if headers.get("webhook-attempt") == "2":
+        headers["webhook-attempt"] = "1"
+    return body, headers
+
+
+def _retried_twice(send: SendFn) -> SendFn:
+    """After a failed retry, a third attempt."""
+
+    async def mutated(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+        status = await send(url, body, headers, timeout)
+        if headers.get("webhook-attempt") == "2" and (status >= 500 or status == 429):
+            status = await send(url, body, {**headers, "webhook-attempt": "3"}, timeout)
+        return status
+
+    return mutated
+
+
+def _timeouts_retryable(send: SendFn) -> SendFn:
+    async def mutated(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+        try:
+            return await send(url, body, headers, timeout)
+        except DeliveryFailed as exc:
+            raise DeliveryFailed(str(exc), retryable=True) from None
+
+    return mutated
+
+
+def _unstable_ids() -> SenderWrap:
+    counter = itertools.count()
+
+    def edit(data: dict[str, Any]) -> None:
+        if data["appointments"]:
+            first = data["appointments"][0]
+            key = "id" if "id" in first else "ehr_appointment_id"
+            first[key] = f"{first[key]}-{next(counter)}"
+
+    return _data(edit)
+
+
+# --- the catalogue ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """A fake that breaks ``rule``, by rewriting its answers and/or wrapping its webhook sender."""
+
+    name: str
+    rule: str
+    rewrite: Rewrite | None = None
+    sender: SenderWrap | None = None
+
+
+MUTANTS = [
+    # the 202 and the 4xx answers
+    Mutant("accepted-status-200", "a valid fetch is answered 202", rewrite=accepted_status_200),
+    Mutant("accepted-job-id-renamed", "the 202 body carries job_id", rewrite=accepted_job_id_renamed),
+    Mutant("seven-day-range-rejected", "7 days counted inclusively are allowed", rewrite=seven_days_rejected),
+    Mutant("long-range-accepted", "a range over 7 days is refused", rewrite=long_range_accepted),
+    Mutant("error-status-422", "an invalid body is answered 400", rewrite=error_status_422),
+    Mutant("error-message-missing", "an error body carries message", rewrite=error_message_missing),
+    Mutant(
+        "error-message-reworded", "error messages are Cobalt's, word for word", rewrite=error_message_reworded
+    ),
+    Mutant("auth-status-403", "a missing auth header is answered 401", rewrite=auth_status_403),
+    # the webhook's payload
+    Mutant(
+        "webhook-job-id-wrong",
+        "the webhook carries the 202's job_id",
+        sender=_edit_payload(lambda p: p.update(job_id=p["job_id"] + "_other")),
+    ),
+    Mutant(
+        "webhook-type-wrong",
+        "type is appointment.live_fetch_completed",
+        sender=_edit_payload(lambda p: p.update(type="appointment.fetch_completed")),
+    ),
+    Mutant(
+        "webhook-start-date-missing", "data carries start_date", sender=_data(lambda d: d.pop("start_date"))
+    ),
+    Mutant(
+        "webhook-count-renamed",
+        "data carries appointment_count",
+        sender=_data(lambda d: _renamed(d, "appointment_count", "appointmentCount")),
+    ),
+    Mutant(
+        "webhook-count-wrong",
+        "appointment_count == len(appointments)",
+        sender=_data(lambda d: d.update(appointment_count=d["appointment_count"] + 1)),
+    ),
+    Mutant(
+        "appointment-outside-range",
+        "appointments lie inside the requested dates",
+        sender=_data(_shift_last_outside),
+    ),
+    Mutant("dates-not-echoed", "data echoes the requested dates", sender=_data(_day_later)),
+    Mutant(
+        "provider-not-requested",
+        "provider mode returns only the requested providers",
+        sender=_data(_intruding_provider),
+    ),
+    Mutant("mrn-not-echoed", "MRN mode echoes the mrn", sender=_data(lambda d: d.update(mrn=d["mrn"] + "0"))),
+    Mutant("events-data-differs", "webhook-events data is the delivered data", rewrite=events_data_differs),
+    # delivery headers and the signature
+    Mutant("signature-wrong-secret", "signed with the webhook secret", sender=_edit_delivery(_wrong_secret)),
+    Mutant(
+        "signature-missing", "a cobalt-verification header", sender=_edit_delivery(_without(SIGNATURE_HEADER))
+    ),
+    Mutant(
+        "signature-over-other-bytes", "the signature is over the bytes sent", sender=_edit_delivery(_pretty)
+    ),
+    Mutant("non-ascii-escaped", "JSON.stringify-compatible bytes", sender=_edit_delivery(_ascii_escaped)),
+    Mutant("webhook-id-mismatch", "webhook-id equals the payload id", sender=_edit_delivery(_other_event_id)),
+    Mutant(
+        "attempt-header-missing",
+        "a webhook-attempt header",
+        sender=_edit_delivery(_without("webhook-attempt")),
+    ),
+    # retries
+    Mutant(
+        "no-retry-on-5xx",
+        "a 5xx is retried once",
+        sender=_report_status(lambda s: 400 if s >= 500 or s == 429 else s),
+    ),
+    Mutant(
+        "retry-on-4xx",
+        "a 4xx is not retried",
+        sender=_report_status(lambda s: 500 if 400 <= s < 500 and s != 429 else s),
+    ),
+    Mutant("retry-on-timeout", "a timeout is not retried", sender=_timeouts_retryable),
+    Mutant(
+        "retry-resigned",
+        "a retry keeps body, timestamp and signature",
+        sender=_edit_delivery(_retry_resigned),
+    ),
+    Mutant(
+        "retry-attempt-not-2", "a retry says webhook-attempt: 2", sender=_edit_delivery(_retry_numbered_1)
+    ),
+    Mutant("retried-twice", "one retry only", sender=_retried_twice),
+    # determinism
+    Mutant("nondeterministic", "the same request gives the same data", sender=_unstable_ids()),
+]
+BY_NAME = {mutant.name: mutant for mutant in MUTANTS}
+
+
+class Switchable:
+    """One running fake that can be broken as any mutant, switched between tests.
+
+    Starting a fake per mutant costs a server start and stop each; one fake whose rewrite and sender
+    are swapped serves them all. ``become(None)`` is the unbroken fake (the control).
+    """
+
+    def __init__(self, *, await_timeout: float = 2.0, **settings: object) -> None:
+        app = create_app(Settings().replace(**{**FAKE_SETTINGS, "webhook_secret": SECRET, **settings}))
+        self.middleware = Rewriting(app)
+        self.target = FakeTarget(self.middleware, webhook_timeout=await_timeout).start()
+        # Installed by the app's lifespan, which has run by now.
+        self.dispatcher = app.state.cobalt.dispatcher
+        self.sender = self.dispatcher.sender
+
+    def become(self, mutant: Mutant | None) -> FakeTarget:
+        """The target, now broken as ``mutant`` says, its receiver cleared."""
+        self.middleware.rewrite = mutant.rewrite if mutant else None
+        self.dispatcher.sender = mutant.sender(self.sender) if mutant and mutant.sender else self.sender
+        self.target.receiver.clear()
+        return self.target
+
+    def close(self) -> None:
+        self.dispatcher.sender = self.sender
+        self.target.close()

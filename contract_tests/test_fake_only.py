@@ -1,0 +1,77 @@
+"""What only the fake can show: determinism, and Cobalt's retry rules against a scripted receiver."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from hypothesis import settings
+
+from contract_tests import properties
+from contract_tests.target import FakeTarget, PollingTarget, start_fake
+from mock_server.receiver import Behaviour
+
+pytestmark = pytest.mark.fake_only
+
+
+@pytest.fixture(scope="module")
+def settled_fake() -> Iterator[FakeTarget]:
+    """This module's own fake. Its tests let every job's deliveries settle, so an answer scripted on
+    the receiver is always consumed by the job of the test that scripted it."""
+    with start_fake() as fake:
+        yield fake
+
+
+@pytest.fixture
+def scripted(settled_fake: FakeTarget) -> FakeTarget:
+    settled_fake.receiver.clear()
+    return settled_fake
+
+
+def test_the_same_request_gives_the_same_data(fake: FakeTarget, contract_settings: settings) -> None:
+    properties.deterministic(fake, settings(contract_settings, max_examples=15))()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        Behaviour.status(500),
+        Behaviour.status(503),
+        Behaviour.status(429),
+        Behaviour.close(),
+        Behaviour.reset(),
+    ],
+    ids=["500", "503", "429", "closed", "reset"],
+)
+def test_a_failed_attempt_is_retried_once_unchanged(scripted: FakeTarget, answer: Behaviour) -> None:
+    properties.retried_once(scripted, answer)
+
+
+def test_a_failed_retry_is_the_last_attempt(scripted: FakeTarget) -> None:
+    properties.retried_once(scripted, Behaviour.status(500), Behaviour.status(502))
+
+
+@pytest.mark.parametrize("status", [400, 401, 404, 410, 422])
+def test_a_4xx_is_not_retried(scripted: FakeTarget, status: int) -> None:
+    properties.not_retried(scripted, Behaviour.status(status))
+
+
+def test_a_timeout_is_not_retried(make_fake: Callable[..., FakeTarget]) -> None:
+    properties.not_retried(make_fake(webhook_timeout=0.2), Behaviour.slow(2.0))
+
+
+@pytest.fixture(scope="module")
+def unregistered_fake() -> Iterator[FakeTarget]:
+    """A fake with no webhook URL registered: what a polling client of the real API looks like."""
+    with start_fake(register=False) as fake:
+        yield fake
+
+
+@pytest.mark.parametrize("mode", ["date_range", "mrn", "provider"])
+def test_the_polling_target_works_against_the_fake(
+    unregistered_fake: FakeTarget, contract_settings: settings, mode: str
+) -> None:
+    """The real-API code path (completions polled from webhook-events, no receiver) on the fake."""
+    fake = unregistered_fake
+    with PollingTarget(fake.base_url, fake.headers, webhook_timeout=10, pace=0, poll_interval=0.02) as polled:
+        properties.completes_with_webhook(polled, settings(contract_settings, max_examples=5), mode)()

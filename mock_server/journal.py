@@ -1,0 +1,256 @@
+"""The journal: every API request the fake received and every webhook delivery attempt it made.
+
+Bounded (``max_journal`` entries, oldest out first); secrets are redacted when an entry is made, so
+nothing secret is ever kept. Entries carry a sequence number so a reader can ask for what is new
+(``since``). Requests under ``/_mock/`` (the control plane) are not journaled: reading the journal
+must not change it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mock_server.store import Attempt, Job, iso_millis, utc_now
+
+MAX_BODY_BYTES = 64 * 1024
+SCOPE_KEY = "cobalt_mock.journal_entry"
+CONTROL_PREFIX = "/_mock/"
+_SECRET_HEADERS = frozenset({"client_secret", "authorization", "proxy-authorization", "cookie", "x-api-key"})
+
+Kind = Literal["request", "delivery"]
+
+
+def redact_token(token: str) -> str:
+    """An access token as the journal shows it: its last 4 characters if it is long enough to hide."""
+    if not token:
+        return ""
+    return "***" + token[-4:] if len(token) >= 12 else "***"
+
+
+def redact_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in headers:
+        name = name.lower()
+        if name in _SECRET_HEADERS:
+            value = "***"
+        elif name == "access_token":
+            value = redact_token(value)
+        out[name] = f"{out[name]}, {value}" if name in out else value
+    return out
+
+
+@dataclass(slots=True)
+class RequestEntry:
+    """One API call: what came in (redacted) and what went out."""
+
+    seq: int
+    at: str
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    access_token: str
+    latency_ms: float = 0.0
+    body: bytearray = field(default_factory=bytearray)
+    body_truncated: bool = False
+    status: int | None = None
+    duration_ms: float | None = None
+    error: str | None = None
+    job_id: str | None = None
+    behaviours: list[dict[str, Any]] = field(default_factory=list)
+
+    kind: Kind = "request"
+
+    def add_body(self, chunk: bytes) -> None:
+        room = MAX_BODY_BYTES - len(self.body)
+        if len(chunk) > room:
+            self.body_truncated = True
+        self.body += chunk[: max(room, 0)]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "kind": self.kind,
+            "at": self.at,
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "headers": self.headers,
+            "access_token": redact_token(self.access_token),
+            "body": self.body.decode("utf-8", "replace"),
+            "body_truncated": self.body_truncated,
+            "status": self.status,
+            "duration_ms": None if self.duration_ms is None else round(self.duration_ms, 3),
+            "latency_ms": round(self.latency_ms, 3),
+            "error": self.error,
+            "job_id": self.job_id,
+            "behaviours": self.behaviours,
+        }
+
+
+@dataclass(slots=True)
+class DeliveryEntry:
+    """One webhook delivery attempt; the ``Attempt`` itself is shared with the job, not copied."""
+
+    seq: int
+    job_id: str
+    event_id: str | None
+    access_token: str
+    attempt: Attempt
+    kind: Kind = "delivery"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "kind": self.kind,
+            "at": self.attempt.started_at,
+            "job_id": self.job_id,
+            "event_id": self.event_id,
+            "access_token": redact_token(self.access_token),
+            "attempt": self.attempt.to_json(),
+        }
+
+
+Entry = RequestEntry | DeliveryEntry
+
+
+class Journal:
+    """The bounded log; safe to read from any thread."""
+
+    def __init__(self, limit: int) -> None:
+        self._entries: deque[Entry] = deque(maxlen=limit)
+        self._lock = threading.Lock()
+        self._seq = 0
+
+    @property
+    def limit(self) -> int:
+        assert self._entries.maxlen is not None
+        return self._entries.maxlen
+
+    @limit.setter
+    def limit(self, value: int) -> None:
+        with self._lock:
+            self._entries = deque(self._entries, maxlen=value)
+
+    def _next(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def start_request(
+        self, method: str, path: str, query: str, headers: Iterable[tuple[str, str]], access_token: str
+    ) -> RequestEntry:
+        """Journal a request as it arrives; the middleware fills in the rest as it happens."""
+        with self._lock:
+            entry = RequestEntry(
+                self._next(),
+                iso_millis(utc_now()),
+                method,
+                path,
+                query,
+                redact_headers(headers),
+                access_token,
+            )
+            self._entries.append(entry)
+        return entry
+
+    def record_attempt(self, job: Job, attempt: Attempt) -> None:
+        with self._lock:
+            self._entries.append(
+                DeliveryEntry(self._next(), job.job_id, job.event_id, job.access_token, attempt)
+            )
+
+    def entries(
+        self,
+        access_token: str | None = None,
+        *,
+        kind: Kind | None = None,
+        since: int = 0,
+        job_id: str | None = None,
+    ) -> list[Entry]:
+        """Entries matching every given filter, oldest first."""
+        with self._lock:
+            snapshot = list(self._entries)
+        return [
+            e
+            for e in snapshot
+            if e.seq > since
+            and (access_token is None or e.access_token == access_token)
+            and (kind is None or e.kind == kind)
+            and (job_id is None or e.job_id == job_id)
+        ]
+
+    def clear(self, access_token: str | None = None) -> None:
+        with self._lock:
+            if access_token is None:
+                self._entries.clear()
+            else:
+                kept = [e for e in self._entries if e.access_token != access_token]
+                self._entries = deque(kept, maxlen=self._entries.maxlen)
+
+    @property
+    def last_seq(self) -> int:
+        """The sequence number of the newest entry ever made (a reader's next ``since``)."""
+        return self._seq
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def entry_of(scope: Scope) -> RequestEntry | None:
+    """The journal entry of the request being handled, for handlers to add what they decided."""
+    entry = scope.get(SCOPE_KEY)
+    return entry if isinstance(entry, RequestEntry) else None
+
+
+class JournalMiddleware:
+    """Journals every HTTP request outside ``/_mock/``, after adding the configured API latency."""
+
+    def __init__(self, app: ASGIApp, journal: Journal, latency: Callable[[], float]) -> None:
+        self.app = app
+        self.journal = journal
+        self.latency = latency
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        token = next((v for k, v in headers if k.lower() == "access_token"), "")
+        entry = self.journal.start_request(
+            scope["method"], scope["path"], scope.get("query_string", b"").decode("latin-1"), headers, token
+        )
+        scope[SCOPE_KEY] = entry
+        clock = time.perf_counter()
+
+        async def journaled_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                entry.add_body(message.get("body", b""))
+            return message
+
+        async def journaled_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                entry.status = message["status"]
+            await send(message)
+
+        try:
+            seconds = self.latency()
+            if seconds > 0:
+                entry.latency_ms = seconds * 1000
+                await asyncio.sleep(seconds)
+            await self.app(scope, journaled_receive, journaled_send)
+        except Exception as exc:  # a bug in the fake: the app's error handler answers 500
+            entry.error = f"{type(exc).__name__}: {exc}"
+            if entry.status is None:
+                entry.status = 500
+            raise
+        finally:
+            entry.duration_ms = (time.perf_counter() - clock) * 1000
