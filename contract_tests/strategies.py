@@ -19,6 +19,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from mock_server.validation import (
+    KNOWN_FIELDS,
     MAX_PROVIDERS,
     MAX_RANGE_DAYS,
     MAX_SINGLE_PROVIDER_DAYS,
@@ -32,10 +33,10 @@ from mock_server.validation import (
     MSG_PROVIDERS_ONE_DAY,
     MSG_RANGE_TOO_LONG,
     MSG_SEARCH_BY,
+    SEARCH_MODES,
 )
 
-MODES = ("date_range", "mrn", "provider")
-KNOWN_FIELDS = frozenset({"search_by", "start_date", "end_date", "mrn", "provider_ids"})
+MODES = SEARCH_MODES
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 dates = st.dates(min_value=dt.date(2000, 1, 1), max_value=dt.date(2099, 12, 31))

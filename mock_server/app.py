@@ -135,17 +135,22 @@ async def list_appointments(request: Request) -> Response:
     include_note = parse_bool_param(params, "include_note")
     mrn = params.get("patient_mrn") or None
     name = (params.get("patient_name") or "").casefold()
-    phone = "".join(ch for ch in params.get("patient_phone", "") if ch.isdigit())
+    phone = _digits(params.get("patient_phone", ""))
     found = []
     for appt in state_of(request).store.cache.query(caller.access_token, start, end):
         if (
             (mode is None or appt["appointment_mode"] == mode)
             and (mrn is None or appt["patient_mrn"] == mrn)
             and (not name or name in appt["patient_name"].casefold())
-            and (not phone or phone in "".join(ch for ch in appt["patient_phone"] if ch.isdigit()))
+            and (not phone or phone in _digits(appt["patient_phone"]))
         ):
             found.append(appt if include_note else {k: v for k, v in appt.items() if k != "note"})
     return JSONResponse({"success": True, "appointments": found})
+
+
+def _digits(text: str) -> str:
+    """Phone numbers compare by their digits: ``(212) 483-2291`` matches ``2124832291``."""
+    return "".join(ch for ch in text if ch.isdigit())
 
 
 async def list_webhook_events(request: Request) -> Response:

@@ -87,11 +87,11 @@ def serve(settings: Settings) -> int:
     import uvicorn
 
     from mock_server.app import create_app
-    from mock_server.server import bind_socket
+    from mock_server.server import bind_socket, format_url
 
     sock = bind_socket(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
-    url = f"http://{host}:{port}" if ":" not in host else f"http://[{host}]:{port}"
+    url = format_url(host, port)
     hooks = ", ".join(settings.webhook_urls) or "none yet (POST /v1/webhook)"
     print(
         f"cobalt-mock {__version__} listening on {url} | webhook secret {settings.webhook_secret}"

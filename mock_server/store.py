@@ -150,6 +150,21 @@ class EventRow:
     access_token: str
     event_type: str = EVENT_TYPE
 
+    @classmethod
+    def for_job(cls, job: Job, url: str | None, status: DeliveryStatus, created_at: dt.datetime) -> EventRow:
+        """The row for ``job``'s recorded event (``job.payload`` set) going to ``url``."""
+        assert job.payload is not None
+        return cls(
+            job.payload["id"],
+            url,
+            status,
+            job.payload["data"],
+            created_at,
+            job.job_id,
+            job.reference_id,
+            job.access_token,
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "event_id": self.event_id,

@@ -113,7 +113,7 @@ def parse_fetch_request(body: Any) -> FetchRequest:
 
 def _message_for(body: Mapping[str, Any], errors: list[ValidationError]) -> str:
     """The one message Cobalt would give, chosen by a fixed priority over all schema errors."""
-    unknown = [k for k in body if k not in _KNOWN_FIELDS]
+    unknown = [k for k in body if k not in KNOWN_FIELDS]
     if unknown:
         names = ", ".join(k if len(k) <= 40 else k[:40] + "…" for k in unknown[:5])
         return f"Unknown field(s) in request body: {names}."
@@ -134,7 +134,7 @@ def _message_for(body: Mapping[str, Any], errors: list[ValidationError]) -> str:
     return MSG_PROVIDER_IDS
 
 
-_KNOWN_FIELDS = frozenset({"search_by", "start_date", "end_date", "mrn", "provider_ids"})
+KNOWN_FIELDS = frozenset({"search_by", "start_date", "end_date", "mrn", "provider_ids"})
 
 
 def parse_date(value: object) -> dt.date:

@@ -171,29 +171,8 @@ class Dispatcher:
         job.payload, job.body, job.event_id, job.completed_at = payload, body, payload["id"], now
         hooks = self.store.webhooks
         urls = hooks.urls()
-        rows = [
-            EventRow(
-                payload["id"],
-                url,
-                "pending",
-                payload["data"],
-                now,
-                job.job_id,
-                job.reference_id,
-                job.access_token,
-            )
-            for url in urls
-        ] or [
-            EventRow(
-                payload["id"],
-                None,
-                "failed",
-                payload["data"],
-                now,
-                job.job_id,
-                job.reference_id,
-                job.access_token,
-            )
+        rows = [EventRow.for_job(job, url, "pending", now) for url in urls] or [
+            EventRow.for_job(job, None, "failed", now)
         ]
         self.store.add_events(rows)
         if urls:
@@ -229,16 +208,7 @@ class Dispatcher:
         for url in self.store.webhooks.urls():
             row = known.get(url)
             if row is None:
-                row = EventRow(
-                    job.payload["id"],
-                    url,
-                    "pending",
-                    job.payload["data"],
-                    utc_now(),
-                    job.job_id,
-                    job.reference_id,
-                    job.access_token,
-                )
+                row = EventRow.for_job(job, url, "pending", utc_now())
                 self.store.add_events([row])
             rows.append(row)
         headers = self.headers_for(job, job.body)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -42,6 +43,15 @@ class Fake:
     def register(self, url: str) -> None:
         response = self.http.post("/v1/webhook", json={"webhook_url": url})
         assert response.status_code == 200, response.text
+
+
+@pytest.fixture
+def no_thread_left() -> Iterator[None]:
+    """Fails a test that leaves a thread running (servers and receivers must stop cleanly)."""
+    before = set(threading.enumerate())
+    yield
+    left = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+    assert left == [], f"threads left running: {left}"
 
 
 @pytest.fixture

@@ -19,12 +19,7 @@ from mock_server.signing import serialize, sign
 SECRET = "whsec_test_secret"
 
 
-@pytest.fixture(autouse=True)
-def no_thread_left() -> Iterator[None]:
-    before = set(threading.enumerate())
-    yield
-    left = [t for t in threading.enumerate() if t not in before and t.is_alive()]
-    assert left == [], f"threads left running: {left}"
+pytestmark = pytest.mark.usefixtures("no_thread_left")
 
 
 @pytest.fixture

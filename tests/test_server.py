@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import socket
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -29,12 +29,7 @@ def make_app(lifespan: Any = None) -> Starlette:
     return Starlette(routes=[Route("/", hello)], lifespan=lifespan)
 
 
-@pytest.fixture(autouse=True)
-def no_thread_left() -> Iterator[None]:
-    before = set(threading.enumerate())
-    yield
-    left = [t for t in threading.enumerate() if t not in before and t.is_alive()]
-    assert left == [], f"threads left running: {left}"
+pytestmark = pytest.mark.usefixtures("no_thread_left")
 
 
 def test_serves_a_starlette_app_on_a_real_port() -> None:
