@@ -88,7 +88,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        f"{MARKER}(**settings): settings of the cobalt-mock fake for this test, e.g. delay=0, seed=7",
+        f"{MARKER}(**settings, scenarios=[...], hold=False): settings of the cobalt-mock fake for this"
+        " test (e.g. delay=0, seed=7), scenarios to install, and whether new jobs wait to be released",
     )
     for where, name, value in configured(config):
         try:
@@ -157,13 +158,38 @@ def session_only() -> frozenset[str]:
     return (FIXED_AT_START - {"webhook_urls", "webhook_secret"}) | {"log_level", "shutdown_grace"}
 
 
-def marker_settings(item: pytest.Item, base: Settings) -> Settings:
-    """``base`` with the test's ``@pytest.mark.cobalt_mock(...)`` values (the nearest one wins)."""
+# Marker arguments that are not settings: scenarios installed and job holding, per test.
+MARKER_EXTRAS = ("scenarios", "hold")
+
+
+def _marker_values(item: pytest.Item) -> dict[str, object]:
+    """The test's ``@pytest.mark.cobalt_mock(...)`` arguments merged, the nearest marker winning."""
     values: dict[str, object] = {}
     for mark in reversed(list(item.iter_markers(MARKER))):
         if mark.args:
             pytest.fail(f"@pytest.mark.{MARKER} takes settings by name, e.g. delay=0", pytrace=False)
         values.update(mark.kwargs)
+    return values
+
+
+def marker_extras(item: pytest.Item) -> tuple[list[dict[str, Any]], bool]:
+    """The marker's ``scenarios`` (a scenario dict or a list of them) and ``hold`` flag."""
+    values = _marker_values(item)
+    raw = values.get("scenarios", [])
+    scenarios = [raw] if isinstance(raw, Mapping) else raw
+    if not isinstance(scenarios, list | tuple) or not all(isinstance(s, Mapping) for s in scenarios):
+        pytest.fail(
+            f"@pytest.mark.{MARKER}: scenarios must be a scenario dict or a list of them", pytrace=False
+        )
+    hold = values.get("hold", False)
+    if not isinstance(hold, bool):
+        pytest.fail(f"@pytest.mark.{MARKER}: hold must be True or False", pytrace=False)
+    return [dict(s) for s in scenarios], hold
+
+
+def marker_settings(item: pytest.Item, base: Settings) -> Settings:
+    """``base`` with the test's ``@pytest.mark.cobalt_mock(...)`` settings (the nearest one wins)."""
+    values = {k: v for k, v in _marker_values(item).items() if k not in MARKER_EXTRAS}
     fixed = sorted(set(values) & session_only())
     if fixed:
         where = ", ".join(f"{flag_for(name)} / ini {ini_for(name)}" for name in fixed)
@@ -202,7 +228,16 @@ def cobalt_mock_server(pytestconfig: pytest.Config) -> Iterator[CobaltMockServer
 def cobalt_mock(request: pytest.FixtureRequest, cobalt_mock_server: CobaltMockServer) -> Iterator[CobaltMock]:
     """A clean fake for this test: its settings, the receiver registered, errors re-raised."""
     handle = CobaltMock(cobalt_mock_server, marker_settings(request.node, cobalt_mock_server.settings))
+    scenarios, hold = marker_extras(request.node)
     handle.begin()
+    try:
+        for scenario in scenarios:
+            handle.add_scenario(scenario)
+    except ConfigError as exc:
+        handle.end()
+        pytest.fail(f"@pytest.mark.{MARKER}: scenario {exc}", pytrace=False)
+    if hold:
+        handle.hold()
     request.node.stash[_HANDLE] = handle
     try:
         yield handle
@@ -523,6 +558,47 @@ class CobaltMock:
         if job is None:
             raise LookupError(f"cobalt-mock has no job {job_id!r}; jobs in this test: {self.jobs}")
         return job
+
+    # scenarios and job control (the control API's, without HTTP)
+
+    def add_scenario(self, scenario: Mapping[str, Any] | None = None, /, **fields: Any) -> dict[str, Any]:
+        """Install a scenario, e.g. ``add_scenario(behaviour="ehr_failure", times=1)``; returns its JSON.
+
+        The shape is the control API's (``POST /_mock/scenarios``): ``behaviour``, ``params``,
+        ``match``, and ``times`` / ``every`` / ``probability``. ``ConfigError`` if it is invalid.
+        """
+        definition = {**(scenario or {}), **fields}
+        return self._call(lambda: self.state.add_scenario(definition).to_json())
+
+    def clear_scenarios(self) -> int:
+        return self._call(self.state.clear_scenarios)
+
+    def hold(self, access_token: str | None = None) -> None:
+        """New jobs (of one token, or all) wait in status "held" until ``release`` or ``complete``."""
+        self._call(self.state.hold, access_token)
+
+    def release(self, access_token: str | None = None) -> list[str]:
+        """Stop holding and let held jobs run; returns their ids."""
+        return [job.job_id for job in self._call(self.state.release, access_token)]
+
+    def complete(self, job_id: str, timeout: float = 5.0) -> Job:
+        """Finish a scheduled, held or stalled job now and return it once its deliveries are done."""
+        self._call(self.state.complete_now, job_id)
+        return self.wait_for_job(job_id, timeout)
+
+    def redeliver(self, job_id: str, timeout: float = 5.0) -> int:
+        """Deliver a completed job's webhook again; returns the delivery number once it is sent."""
+        import asyncio
+
+        async def run() -> int:
+            return await asyncio.wait_for(self.state.redeliver(job_id), timeout)
+
+        return self._await(run())
+
+    def journal(self, *, kind: str | None = None, job_id: str | None = None) -> list[dict[str, Any]]:
+        """This test's journal: every API request and delivery attempt, secrets redacted."""
+        entries = self.state.journal.entries(kind=kind, job_id=job_id)  # type: ignore[arg-type]
+        return [entry.to_json() for entry in entries]
 
     def events(self, job_id: str | None = None) -> list[dict[str, Any]]:
         """Recorded webhook events (one per URL), oldest first, as ``GET /v1/webhook-events`` shows them."""

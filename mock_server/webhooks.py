@@ -75,7 +75,9 @@ class HttpxSender:
                 response = await client.post(url, content=body, headers=headers)
         except (TimeoutError, httpx.TimeoutException):
             raise DeliveryFailed(f"timed out after {timeout:g}s", retryable=False) from None
-        except httpx.HTTPError as exc:
+        except Exception as exc:
+            # The sender's contract is "a status or DeliveryFailed": anything else the HTTP stack
+            # raises (httpx.HTTPError, or an unmapped httpcore error) is a failed connection.
             raise DeliveryFailed(f"{type(exc).__name__}: {exc}".rstrip(": "), retryable=True) from None
         return response.status_code
 

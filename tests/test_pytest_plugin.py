@@ -249,6 +249,37 @@ def test_the_marker_sets_settings_per_test(pytester: pytest.Pytester) -> None:
     pytester.runpytest().assert_outcomes(passed=3)
 
 
+def test_marker_scenario_mistakes_fail_clearly(pytester: pytest.Pytester) -> None:
+    inner(
+        pytester,
+        """
+        @pytest.mark.cobalt_mock(scenarios=[{"behaviour": "explode"}])
+        def test_unknown_behaviour(cobalt_mock): pass
+
+        @pytest.mark.cobalt_mock(scenarios="empty")
+        def test_not_a_dict(cobalt_mock): pass
+
+        @pytest.mark.cobalt_mock(hold="yes")
+        def test_bad_hold(cobalt_mock): pass
+
+        def test_a_clean_fake_after_them(cobalt_mock):
+            assert len(cobalt_mock.state.scenarios) == 0
+        """,
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=3, passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at setup of test_unknown_behaviour*",
+            "@pytest.mark.cobalt_mock: scenario *explode*",
+            "*ERROR at setup of test_not_a_dict*",
+            "@pytest.mark.cobalt_mock: scenarios must be a scenario dict or a list of them",
+            "*ERROR at setup of test_bad_hold*",
+            "@pytest.mark.cobalt_mock: hold must be True or False",
+        ]
+    )
+
+
 def test_marker_mistakes_fail_clearly(pytester: pytest.Pytester) -> None:
     inner(
         pytester,
@@ -286,7 +317,9 @@ def test_marker_mistakes_fail_clearly(pytester: pytest.Pytester) -> None:
 
 def test_the_marker_is_registered_for_strict_markers(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--markers")
-    result.stdout.fnmatch_lines(["@pytest.mark.cobalt_mock(**settings): settings of the cobalt-mock fake*"])
+    result.stdout.fnmatch_lines(
+        ["@pytest.mark.cobalt_mock(**settings, scenarios=*, hold=False): settings of the cobalt-mock fake*"]
+    )
 
 
 # -- ini options and flags ---------------------------------------------------------------------

@@ -13,6 +13,8 @@ from mock_server.resources import data_dir
 from mock_server.settings import Settings
 from mock_server.signing import serialize, sign
 
+pytest_plugins = ["pytester"]
+
 README = Path(__file__).resolve().parent.parent / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
 
@@ -46,3 +48,23 @@ def test_the_settings_table_lists_every_setting() -> None:
 
     for field in dataclasses.fields(Settings):
         assert f"`{field.name}`" in table, f"README settings table misses {field.name}"
+
+
+def test_the_mock_client_recipe_runs_against_a_fake(serve: Any) -> None:
+    fake = serve()
+    run("with MockClient(base_url)", base_url=fake.url)
+    assert len(fake.state.scenarios) == 0  # the recipe ends with a reset
+
+
+def test_the_marker_recipes_pass(pytester: pytest.Pytester) -> None:
+    (block,) = [b for b in BLOCKS if "def test_my_app_reports_ehr_outages" in b]
+    pytester.makepyfile(test_recipes=block)
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=2)
+
+
+def test_every_behaviour_has_a_readme_example() -> None:
+    from mock_server.behaviours import BEHAVIOURS
+
+    text = README.read_text()
+    for name in BEHAVIOURS:
+        assert f"| `{name}` |" in text, f"README lists no magic value for {name}"

@@ -271,3 +271,20 @@ def test_a_bug_in_a_background_task_is_kept_in_errors() -> None:
     (error,) = asyncio.run(main())
     assert isinstance(error, RuntimeError)
     assert str(error) == "sender bug"
+
+
+def test_httpx_sender_turns_any_transport_exception_into_a_failed_connection() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise OSError("All connection attempts failed")  # not an httpx.HTTPError
+
+    async def main() -> bool:
+        sender = HttpxSender(httpx.AsyncClient(transport=httpx.MockTransport(handler)))
+        try:
+            await sender("http://h/", b"{}", {}, 1.0)
+        except DeliveryFailed as exc:
+            return exc.retryable
+        finally:
+            await sender.client.aclose()
+        return False  # pragma: no cover
+
+    assert asyncio.run(main()) is True
