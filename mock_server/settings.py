@@ -170,6 +170,7 @@ class Settings:
     delivery_concurrency: int = 64
     max_jobs: int = 10_000
     max_events: int = 10_000
+    max_cached_appointments: int = 200_000
     max_journal: int = 10_000
     max_body_bytes: int = 1_048_576
     shutdown_grace: float = 5.0
@@ -247,6 +248,7 @@ _PARSERS: dict[str, Callable[[object], Any]] = {
     "delivery_concurrency": _number(int, 1),
     "max_jobs": _number(int, 1),
     "max_events": _number(int, 1),
+    "max_cached_appointments": _number(int, 1),
     "max_journal": _number(int, 1),
     "max_body_bytes": _number(int, 1),
     "shutdown_grace": _number(float, 0),

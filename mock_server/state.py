@@ -55,7 +55,11 @@ class MockState:
     def __post_init__(self) -> None:
         s = self.settings
         self.store = Store(
-            secret=s.webhook_secret, webhook_urls=s.webhook_urls, max_jobs=s.max_jobs, max_events=s.max_events
+            secret=s.webhook_secret,
+            webhook_urls=s.webhook_urls,
+            max_jobs=s.max_jobs,
+            max_events=s.max_events,
+            max_cached_appointments=s.max_cached_appointments,
         )
         self.dispatcher = Dispatcher(self.store, lambda: self.settings)
         self.dispatcher.errors = self.errors
@@ -189,6 +193,7 @@ class MockState:
     def _apply(self, settings: Settings) -> None:
         self.settings = settings
         self.store.max_jobs, self.store.max_events = settings.max_jobs, settings.max_events
+        self.store.cache.limit = settings.max_cached_appointments
         if self.journal.limit != settings.max_journal:
             self.journal.limit = settings.max_journal
 

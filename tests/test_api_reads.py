@@ -218,3 +218,13 @@ def test_health_and_openapi(fake: Fake) -> None:
     doc = fake.http.get("/openapi.json").json()
     assert doc["openapi"].startswith("3.1")
     assert "/v1/appointments/fetch" in doc["paths"]
+
+
+def test_the_cache_keeps_at_most_max_cached_appointments(serve: Callable[..., Fake]) -> None:
+    fake = serve(max_cached_appointments=50)
+    for day in ("2025-01-06", "2025-01-07"):
+        job_id = fake.fetch({"start_date": day, "end_date": day}).json()["job_id"]
+        fake.state.store.wait_for_job(job_id, timeout=10)
+    assert len(fake.state.store.cache) == 50
+    newest = fake.http.get("/v1/appointments", params={"start_date": "2025-01-07", "end_date": "2025-01-07"})
+    assert len(newest.json()["appointments"]) == 50  # the oldest (the 6th's) went first
