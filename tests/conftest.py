@@ -6,13 +6,20 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpcore  # noqa: F401 - see below
 import httpx
+import jsonschema  # noqa: F401 - see below
 import pytest
+import referencing  # noqa: F401 - see below
 
 from mock_server.app import create_app
 from mock_server.receiver import WebhookReceiver
 from mock_server.server import ServerThread
 from mock_server.settings import DEFAULT_WEBHOOK_SECRET, Settings
+
+# pytester's in-process runs drop the modules first imported inside them. The fake imports these
+# lazily and caches objects made from them (validators, the schema registry, exception maps), so
+# they are loaded here, before any inner run, to keep one copy of each for the whole session.
 
 HEADERS = {"client_id": "ci_test", "client_secret": "cs_test", "access_token": "tok_a"}
 WEEK = {"start_date": "2025-01-06", "end_date": "2025-01-12"}

@@ -71,6 +71,7 @@ def test_importing_the_plugin_loads_nothing_heavy() -> None:
     assert {n for n in json.loads(out) if n.startswith("mock_server")} == {
         "mock_server",
         "mock_server.errors",
+        "mock_server.harness",
         "mock_server.settings",
         "mock_server.pytest_plugin",
     }

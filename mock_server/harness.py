@@ -1,0 +1,441 @@
+"""The engine behind the pytest plugin: one fake and receiver per session, a clean handle per test.
+
+``CobaltMockServer`` runs the fake (uvicorn in a thread on a pre-bound port) and a
+``WebhookReceiver``; ``CobaltMock`` is what a test uses. Kept apart from ``pytest_plugin`` (the
+hooks and fixtures) the way pytest-httpserver keeps its engine apart from its glue. Only the standard
+library, pytest and ``mock_server.settings`` load at import; the server's dependencies load when a
+server starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Coroutine, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pytest
+
+from mock_server.errors import CobaltMockError
+from mock_server.settings import Settings
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    import httpx
+    from starlette.applications import Starlette
+
+    from mock_server.receiver import Delivery, WebhookReceiver
+    from mock_server.server import ServerThread
+    from mock_server.state import MockState
+    from mock_server.store import Job
+
+__all__ = ["CobaltMock", "CobaltMockServer", "ServerError"]
+
+T = TypeVar("T")
+MARKER = "cobalt_mock"
+DEFAULT_HEADERS = {"client_id": "ci_test", "client_secret": "cs_test", "access_token": "test-access-token"}
+DEFAULT_FETCH = {"start_date": "2025-01-06", "end_date": "2025-01-12"}
+LOOP_TIMEOUT = 30.0
+
+
+class ServerError(CobaltMockError):
+    """The fake raised inside its thread during a test; the server's traceback is its cause."""
+
+
+# -- the session's server ----------------------------------------------------------------------
+
+
+class CobaltMockServer:
+    """One fake (uvicorn in a thread) and one ``WebhookReceiver``, with the session's settings."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.startup_seconds = 0.0
+        self.app: Starlette | None = None
+        self.thread: ServerThread | None = None
+        self.receiver: WebhookReceiver | None = None
+        self._http: httpx.Client | None = None
+
+    def start(self) -> None:
+        from mock_server.app import create_app
+        from mock_server.receiver import WebhookReceiver
+        from mock_server.server import ServerThread
+
+        s = self.settings
+        self.app = create_app(s)
+        self.thread = ServerThread(self.app, s.host, s.port, log_level=s.log_level)
+        self.thread.start()
+        # Loopback whatever the fake binds: the fake delivers from this machine.
+        self.receiver = WebhookReceiver(secret=s.webhook_secret)
+        self.receiver.start()
+
+    def stop(self) -> None:
+        """Stop the fake, then the receiver (once the fake's keep-alive connections to it are gone)."""
+        thread, receiver, http = self.thread, self.receiver, self._http
+        self.thread = self.receiver = self._http = None
+        try:
+            if thread is not None:
+                thread.stop()
+        finally:
+            if http is not None:
+                http.close()
+            if receiver is not None:
+                receiver.stop()
+
+    @property
+    def state(self) -> MockState:
+        assert self.app is not None, "the cobalt-mock server has not started"
+        state: MockState = self.app.state.cobalt
+        return state
+
+    @property
+    def url(self) -> str:
+        assert self.thread is not None, "the cobalt-mock server has not started"
+        return self.thread.url
+
+    @property
+    def http(self) -> httpx.Client:
+        """An httpx client for the fake (no proxies from the environment: it is on loopback)."""
+        if self._http is None:
+            import httpx
+
+            self._http = httpx.Client(base_url=self.url, timeout=10, trust_env=False)
+        return self._http
+
+
+# -- the per-test handle -----------------------------------------------------------------------
+
+
+class CobaltMock:
+    """What a test uses: the fake's URLs and credentials, its webhooks, jobs and events."""
+
+    def __init__(self, server: CobaltMockServer, settings: Settings) -> None:
+        self.server = server
+        self._settings = settings
+        self._reported = 0
+        assert server.receiver is not None
+        self.receiver: WebhookReceiver = server.receiver
+
+    # lifecycle (the fixture's)
+
+    def begin(self) -> None:
+        """Reset the fake to this test's settings with the receiver registered; forget deliveries."""
+        thread = self.server.thread
+        if thread is None or not thread.running:
+            error = thread.error if thread is not None else None
+            pytest.fail(f"cobalt-mock: the fake server is not running ({error!r})", pytrace=False)
+        self._await(self._reset(self._settings, register=True))
+        self.receiver.clear()
+        self.receiver.secrets = (self._settings.webhook_secret,)
+
+    def end(self) -> None:
+        """Cancel what is still running and reset the fake to the session's settings."""
+        self._await(self._reset(self.server.settings, register=False))
+        self.receiver.clear()
+
+    async def _reset(self, settings: Settings, *, register: bool) -> None:
+        state = self.state
+        await state.dispatcher.drain(0)
+        state.initial_settings = settings  # what reset() restores: this test's settings
+        state.reset()
+        if register:
+            state.errors.clear()
+            self._reported = 0
+            state.store.webhooks.register(self.receiver.url + "/")
+
+    # errors raised inside the server
+
+    @property
+    def errors(self) -> list[BaseException]:
+        """Exceptions the fake raised during this test (handlers' 500s, failed jobs)."""
+        return list(self.state.errors)
+
+    def _new_errors(self) -> list[BaseException]:
+        errors = self.state.errors[self._reported :]
+        self._reported += len(errors)
+        return errors
+
+    def raise_errors(self, when: str) -> None:
+        __tracebackhide__ = True
+        errors = self._new_errors()
+        if len(errors) == 1:
+            raise ServerError(
+                f"cobalt-mock: the fake server raised {type(errors[0]).__name__} {when}; "
+                "its traceback is above"
+            ) from errors[0]
+        if errors:
+            raise ServerError(
+                f"cobalt-mock: the fake server raised {len(errors)} exceptions {when}; see above"
+            ) from BaseExceptionGroup("exceptions inside the cobalt-mock server", errors)
+
+    def report_errors(self, item: pytest.Item) -> None:
+        import traceback
+
+        errors = self._new_errors()
+        if errors:
+            text = "\n".join("".join(traceback.format_exception(e)) for e in errors)
+            item.add_report_section("call", "cobalt-mock server errors", text)
+
+    # where and who
+
+    @property
+    def state(self) -> MockState:
+        """The fake's ``MockState`` (for what the handle does not offer)."""
+        return self.server.state
+
+    @property
+    def settings(self) -> Settings:
+        return self.state.settings
+
+    @property
+    def url(self) -> str:
+        """The fake's root, e.g. ``http://127.0.0.1:40123``."""
+        return self.server.url
+
+    @property
+    def base_url(self) -> str:
+        """Cobalt's base URL for the code under test: ``url + "/v1"``."""
+        return self.server.url + "/v1"
+
+    @property
+    def webhook_secret(self) -> str:
+        """The secret that signs webhooks now (rotating it through the API changes it)."""
+        return self.state.store.webhooks.secret
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Cobalt's three auth headers, with the configured credentials if any."""
+        s = self.settings
+        given = {"client_id": s.client_id, "client_secret": s.client_secret, "access_token": s.access_token}
+        return {name: given[name] or default for name, default in DEFAULT_HEADERS.items()}
+
+    def configure(self, **values: object) -> Settings:
+        """Change settings in the middle of a test (new jobs use them); the marker is simpler."""
+        return self._call(self.state.configure, **values)
+
+    # webhooks
+
+    def register_webhook(self, url: str) -> str:
+        """Send webhooks to ``url`` too (the receiver stays registered); returns the webhook id."""
+        return self._call(lambda: self.state.store.webhooks.register(url).id)
+
+    def unregister_webhook(self, id_or_url: str) -> bool:
+        """Stop sending webhooks to a registered id or URL (the receiver's URL too, if you like)."""
+
+        def remove() -> bool:
+            hooks = self.state.store.webhooks
+            return any(hooks.remove(h.id) for h in hooks if id_or_url in (h.id, h.url))
+
+        return self._call(remove)
+
+    @property
+    def webhook_urls(self) -> list[str]:
+        return self._call(lambda: self.state.store.webhooks.urls())
+
+    def wait_for_webhook(self, job_id: str, timeout: float = 5.0, *, verify: bool = True) -> Delivery:
+        """The first webhook for ``job_id`` at the built-in receiver, as soon as it arrives.
+
+        The delivery has ``.payload``, ``.headers``, ``.body`` and ``.signature_valid``. With
+        ``verify`` (the default) a signature that no current secret matches fails the test.
+        """
+        __tracebackhide__ = True
+        from mock_server.receiver import WebhookTimeout
+
+        try:
+            delivery = self.receiver.wait_for_webhook(job_id, timeout)
+        except WebhookTimeout as exc:
+            raise WebhookTimeout(f"{exc}\n{self.explain(job_id)}") from None
+        return self._verified(delivery, verify)
+
+    async def wait_for_webhook_async(
+        self, job_id: str, timeout: float = 5.0, *, verify: bool = True
+    ) -> Delivery:
+        """``wait_for_webhook`` for async tests: the test's event loop keeps running."""
+        __tracebackhide__ = True
+        from mock_server.receiver import WebhookTimeout
+
+        try:
+            delivery = await self.receiver.wait_for_webhook_async(job_id, timeout)
+        except WebhookTimeout as exc:
+            raise WebhookTimeout(f"{exc}\n{self.explain(job_id)}") from None
+        return self._verified(delivery, verify)
+
+    def _verified(self, delivery: Delivery, verify: bool) -> Delivery:
+        __tracebackhide__ = True
+        from mock_server.signing import SIGNATURE_HEADER, verify_parsed
+        from mock_server.signing import verify as matches
+
+        if delivery.signature_valid:
+            return delivery
+        hooks = self.state.store.webhooks  # the secret may have been rotated since the test began
+        secrets = [hooks.secret]
+        if hooks.previous_secret and hooks.previous_valid_until and hooks.previous_valid_until > _now():
+            secrets.append(hooks.previous_secret)
+        signature = delivery.headers.get(SIGNATURE_HEADER, "")
+        if any(matches(secret, delivery.body, signature) for secret in secrets):
+            parsed = any(verify_parsed(s, delivery.payload, signature) for s in secrets)
+            return dataclasses.replace(delivery, signature_valid=True, reserialized_valid=parsed)
+        if verify:
+            raise AssertionError(
+                f"The webhook for job {delivery.job_id!r} arrived, but its signature does not match "
+                f"the webhook secret: {delivery.describe()}.\nIf the test asked for a bad signature "
+                "(the bad_signature behaviour), call wait_for_webhook(..., verify=False)."
+            )
+        return delivery
+
+    def wait_for_job(self, job_id: str, timeout: float = 5.0) -> Job:
+        """Block until the job has made every delivery attempt (to whatever URLs are registered)."""
+        __tracebackhide__ = True
+        try:
+            return self.state.store.wait_for_job(job_id, timeout)
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}\n{self.explain(job_id)}") from None
+
+    def explain(self, job_id: str) -> str:
+        """What the fake knows about ``job_id``: for failure messages."""
+        return self._call(self._explain, job_id)
+
+    def _explain(self, job_id: str) -> str:
+        state = self.state
+        job = state.store.job(job_id)
+        lines = ["The fake's side:"]
+        if job is None:
+            known = ", ".join(state.store.jobs) or "none"
+            lines.append(f"  it has no job {job_id!r} (jobs in this test: {known}).")
+        else:
+            lines.append(f"  job {job_id} is {job.status}{_status_hint(job)}.")
+            lines.extend(
+                f"  attempt {a.attempt} to {a.url}: {a.status_code if a.error is None else a.error}"
+                for a in job.attempts
+            )
+        urls = state.store.webhooks.urls()
+        lines.append(f"  webhooks registered: {', '.join(urls) or 'none'}.")
+        if state.errors:
+            lines.append(f"  it raised {len(state.errors)} exception(s) in this test (reported with it):")
+            lines.extend(f"    {type(e).__name__}: {e}" for e in state.errors)
+        return "\n".join(lines)
+
+    @property
+    def deliveries(self) -> list[Delivery]:
+        """Every request the built-in receiver got in this test."""
+        return self.receiver.deliveries
+
+    # jobs and events
+
+    def fetch(
+        self,
+        body: Mapping[str, Any] | None = None,
+        /,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **fields: Any,
+    ) -> str:
+        """``POST /v1/appointments/fetch`` (a week by default); returns the job id or fails."""
+        __tracebackhide__ = True
+        json = {**(body or {}), **fields} or DEFAULT_FETCH
+        response = self.server.http.post(
+            "/v1/appointments/fetch", json=json, headers={**self.headers, **(headers or {})}
+        )
+        if response.status_code != 202:
+            raise AssertionError(
+                f"POST /v1/appointments/fetch answered {response.status_code}: {response.text}"
+            )
+        job_id: str = response.json()["job_id"]
+        return job_id
+
+    @property
+    def jobs(self) -> list[Job]:
+        """Every job of this test, oldest first."""
+        return self._call(lambda: list(self.state.store.jobs.values()))
+
+    def job(self, job_id: str) -> Job:
+        job = self._call(self.state.store.job, job_id)
+        if job is None:
+            raise LookupError(f"cobalt-mock has no job {job_id!r}; jobs in this test: {self.jobs}")
+        return job
+
+    # scenarios and job control (the control API's, without HTTP)
+
+    def add_scenario(self, scenario: Mapping[str, Any] | None = None, /, **fields: Any) -> dict[str, Any]:
+        """Install a scenario, e.g. ``add_scenario(behaviour="ehr_failure", times=1)``; returns its JSON.
+
+        The shape is the control API's (``POST /_mock/scenarios``): ``behaviour``, ``params``,
+        ``match``, and ``times`` / ``every`` / ``probability``. ``ConfigError`` if it is invalid.
+        """
+        definition = {**(scenario or {}), **fields}
+        return self._call(lambda: self.state.add_scenario(definition).to_json())
+
+    def clear_scenarios(self) -> int:
+        return self._call(self.state.clear_scenarios)
+
+    def hold(self, access_token: str | None = None) -> None:
+        """New jobs (of one token, or all) wait in status "held" until ``release`` or ``complete``."""
+        self._call(self.state.hold, access_token)
+
+    def release(self, access_token: str | None = None) -> list[str]:
+        """Stop holding and let held jobs run; returns their ids."""
+        return [job.job_id for job in self._call(self.state.release, access_token)]
+
+    def complete(self, job_id: str, timeout: float = 5.0) -> Job:
+        """Finish a scheduled, held or stalled job now and return it once its deliveries are done."""
+        self._call(self.state.complete_now, job_id)
+        return self.wait_for_job(job_id, timeout)
+
+    def redeliver(self, job_id: str, timeout: float = 5.0) -> int:
+        """Deliver a completed job's webhook again; returns the delivery number once it is sent."""
+        import asyncio
+
+        async def run() -> int:
+            return await asyncio.wait_for(self.state.redeliver(job_id), timeout)
+
+        return self._await(run())
+
+    def journal(self, *, kind: str | None = None, job_id: str | None = None) -> list[dict[str, Any]]:
+        """This test's journal: every API request and delivery attempt, secrets redacted."""
+        entries = self.state.journal.entries(kind=kind, job_id=job_id)  # type: ignore[arg-type]
+        return [entry.to_json() for entry in entries]
+
+    def events(self, job_id: str | None = None) -> list[dict[str, Any]]:
+        """Recorded webhook events (one per URL), oldest first, as ``GET /v1/webhook-events`` shows them."""
+        return self._call(lambda: [row.to_json() for row in self.state.store.find_events(job_id=job_id)])
+
+    # the server's event loop
+
+    def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn`` on the fake's loop, which owns its state; returns its result."""
+
+        async def run() -> T:
+            return fn(*args, **kwargs)
+
+        return self._await(run())
+
+    def _await(self, coro: Coroutine[Any, Any, T]) -> T:
+        import asyncio
+
+        loop = self.state.loop
+        if loop is None or loop.is_closed():
+            coro.close()
+            raise CobaltMockError("the cobalt-mock server is not running")
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(LOOP_TIMEOUT)
+
+    def __repr__(self) -> str:
+        return f"<CobaltMock {self.url} delay={self.settings.delay} seed={self.settings.seed}>"
+
+
+def _status_hint(job: Job) -> str:
+    if job.status == "scheduled":
+        left = (job.due_at - _now()).total_seconds()
+        return f", due in {left:.2f}s (delay {job.delay:g}s; @pytest.mark.{MARKER}(delay=0) makes it 0)"
+    if job.status == "held":
+        return ", held: its access token is on hold until released"
+    if job.status == "stalled":
+        return ", stalled by the never_complete behaviour"
+    if job.status == "completed" and not job.attempts:
+        return ", but no webhook URL was registered when it completed"
+    return ""
+
+
+def _now() -> dt.datetime:
+    from mock_server.store import utc_now
+
+    return utc_now()
