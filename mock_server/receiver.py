@@ -16,9 +16,6 @@ import asyncio
 import contextlib
 import http
 import logging
-import re
-import socket
-import struct
 import threading
 import time
 from collections import deque
@@ -29,6 +26,7 @@ from typing import Any, Literal
 
 import orjson
 
+from mock_server import http11
 from mock_server.errors import CobaltMockError, ConfigError
 from mock_server.server import bind_socket, format_url
 from mock_server.signing import SIGNATURE_HEADER, serialize, verify, verify_parsed
@@ -37,16 +35,7 @@ __all__ = ["Behaviour", "Delivery", "WebhookReceiver", "WebhookTimeout"]
 
 logger = logging.getLogger(__name__)
 
-MAX_LINE_BYTES = 64 * 1024
-MAX_HEADERS = 100
-MAX_BODY_BYTES = 16 * 1024 * 1024
 MAX_LISTED = 100  # deliveries listed in a timeout message
-
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_REQUEST_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e]+) HTTP/1\.([01])")
-_BAD_VALUE_CHAR = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
-_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
-_DIGITS = re.compile(r"[0-9]{1,19}")
 
 
 class WebhookTimeout(CobaltMockError, AssertionError):
@@ -97,7 +86,7 @@ class Behaviour:
             raise ConfigError(f"a receiver answers with a status from 200 to 599; got {code!r}")
         pairs = [(str(name).lower(), str(value)) for name, value in (headers or {}).items()]
         for name, value in pairs:
-            if not _TOKEN.fullmatch(name.encode("latin-1", "replace")) or _BAD_VALUE_CHAR.search(
+            if not http11.TOKEN.fullmatch(name.encode("latin-1", "replace")) or http11.BAD_VALUE_CHAR.search(
                 value.encode("latin-1", "replace")
             ):
                 raise ConfigError(f"not a valid response header: {name!r}: {value!r}")
@@ -159,30 +148,6 @@ class Delivery:
         if raw == parsed:
             return f"signature {raw}"
         return f"signature {raw} over the raw body, {parsed} re-serialized"
-
-
-class _BadRequest(Exception):
-    def __init__(self, reason: str, status: int = 400) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
-
-
-class _EndOfStream(_BadRequest):
-    """The connection ended at a line boundary: fine between requests, malformed inside one."""
-
-    def __init__(self) -> None:
-        super().__init__("connection closed in the middle of a request")
-
-
-@dataclass
-class _Request:
-    method: str
-    target: str
-    headers: dict[str, str]
-    body: bytes
-    keep_alive: bool
-    http10: bool
 
 
 class WebhookReceiver:
@@ -454,7 +419,9 @@ class WebhookReceiver:
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
-        server = await asyncio.start_server(self._handle_connection, sock=self._sock, limit=MAX_LINE_BYTES)
+        server = await asyncio.start_server(
+            self._handle_connection, sock=self._sock, limit=http11.MAX_LINE_BYTES
+        )
         self._serving = True
         self._ready.set()
         try:
@@ -491,13 +458,13 @@ class WebhookReceiver:
     async def _converse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
             try:
-                request = await self._read_request(reader, writer)
-            except _BadRequest as bad:
+                request = await http11.read_request(reader, writer)
+            except http11.BadRequest as bad:
                 with self._cond:
                     self._rejected.append(f"{bad.status}: {bad.reason}")
                 body = f"{http.HTTPStatus(bad.status).phrase}: {bad.reason}\n".encode()
                 headers = (("content-type", "text/plain; charset=utf-8"),)
-                await _write_response(writer, bad.status, headers, body, connection="close")
+                await http11.write_response(writer, bad.status, headers, body, connection="close")
                 return
             if request is None:
                 return
@@ -507,7 +474,7 @@ class WebhookReceiver:
             if behaviour.action == "close":
                 return
             if behaviour.action == "reset":
-                _reset(writer)
+                http11.reset(writer)
                 return
             if behaviour.delay:
                 await asyncio.sleep(behaviour.delay)
@@ -519,7 +486,7 @@ class WebhookReceiver:
                 connection = "close"
             elif request.http10:  # an HTTP/1.0 client keeps the connection only if told so
                 connection = "keep-alive"
-            await _write_response(
+            await http11.write_response(
                 writer,
                 behaviour.code,
                 behaviour.headers,
@@ -530,59 +497,7 @@ class WebhookReceiver:
             if not keep_alive:
                 return
 
-    async def _read_request(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> _Request | None:
-        try:
-            line = await _read_line(reader)
-            if line == b"":  # RFC 9112 §2.2: ignore an empty line before the request line
-                line = await _read_line(reader)
-        except _EndOfStream:
-            return None
-        match = _REQUEST_LINE.fullmatch(line)
-        if match is None:
-            raise _BadRequest(f"malformed request line {line[:100]!r}")
-        method, target, minor = (part.decode("ascii") for part in match.groups())
-
-        pairs: list[tuple[str, str]] = []
-        while (raw := await _read_line(reader)) != b"":
-            if len(pairs) >= MAX_HEADERS:
-                raise _BadRequest(f"more than {MAX_HEADERS} header fields", 431)
-            raw_name, colon, raw_value = raw.partition(b":")
-            if not colon or not _TOKEN.fullmatch(raw_name):
-                raise _BadRequest(f"malformed header line {raw[:100]!r}")
-            raw_value = raw_value.strip(b" \t")
-            if _BAD_VALUE_CHAR.search(raw_value):
-                raise _BadRequest(f"control character in header {raw_name.decode()!r}")
-            pairs.append((raw_name.decode("ascii").lower(), raw_value.decode("latin-1")))
-        headers: dict[str, str] = {}
-        for name, value in pairs:
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
-
-        if minor == "1" and "host" not in headers:
-            raise _BadRequest("HTTP/1.1 request without a Host header")
-        tokens = {token.strip().lower() for token in headers.get("connection", "").split(",")}
-        keep_alive = "close" not in tokens if minor == "1" else "keep-alive" in tokens
-
-        length = headers.get("content-length")
-        chunked = "transfer-encoding" in headers
-        if chunked and (length is not None or minor == "0"):
-            raise _BadRequest("Transfer-Encoding with Content-Length, or in HTTP/1.0")
-        if chunked and headers["transfer-encoding"].lower() != "chunked":
-            raise _BadRequest(f"unsupported Transfer-Encoding {headers['transfer-encoding']!r}")
-        if length is not None and not _DIGITS.fullmatch(length):
-            raise _BadRequest(f"invalid Content-Length {length!r}")
-        if length is not None and int(length) > MAX_BODY_BYTES:
-            raise _BadRequest(f"body of {length} bytes is over {MAX_BODY_BYTES}", 413)
-        if (chunked or length not in (None, "0")) and (headers.get("expect", "").lower() == "100-continue"):
-            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        if chunked:
-            body = await _read_chunked(reader)
-        else:
-            body = await _read_exactly(reader, int(length or 0))
-        return _Request(method, target, headers, body, keep_alive, http10=minor == "0")
-
-    def _delivery(self, request: _Request, behaviour: Behaviour) -> Delivery:
+    def _delivery(self, request: http11.Request, behaviour: Behaviour) -> Delivery:
         headers, body = request.headers, request.body
         try:
             payload, is_json = orjson.loads(body), True
@@ -608,7 +523,7 @@ class WebhookReceiver:
             body=body,
             payload=payload,
             received_at=time.monotonic(),
-            attempt=int(attempt) if _DIGITS.fullmatch(attempt) else None,
+            attempt=int(attempt) if http11.DIGITS.fullmatch(attempt) else None,
             event_id=headers.get("webhook-id"),
             job_id=job_id if isinstance(job_id, str) else None,
             signature_valid=raw_ok,
@@ -624,83 +539,3 @@ class WebhookReceiver:
         for loop, event in waiters:
             with contextlib.suppress(RuntimeError):  # that test's loop has closed meanwhile
                 loop.call_soon_threadsafe(event.set)
-
-
-async def _read_line(reader: asyncio.StreamReader) -> bytes:
-    """One line without its CRLF (a bare LF is tolerated)."""
-    try:
-        raw = await reader.readuntil(b"\n")
-    except asyncio.IncompleteReadError as exc:
-        if not exc.partial:
-            raise _EndOfStream from None
-        raise _BadRequest("connection closed in the middle of a line") from None
-    except asyncio.LimitOverrunError:
-        raise _BadRequest(f"line longer than {MAX_LINE_BYTES} bytes", 431) from None
-    line = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
-    if b"\r" in line:
-        raise _BadRequest("bare CR in a line")
-    return line
-
-
-async def _read_exactly(reader: asyncio.StreamReader, n: int) -> bytes:
-    try:
-        return await reader.readexactly(n)
-    except asyncio.IncompleteReadError as exc:
-        raise _BadRequest(f"connection closed after {len(exc.partial)} of {n} body bytes") from None
-
-
-async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-    parts: list[bytes] = []
-    total = 0
-    while True:
-        size_line = await _read_line(reader)
-        size_text = size_line.split(b";", 1)[0].strip(b" \t")
-        if not _CHUNK_SIZE.fullmatch(size_text):
-            raise _BadRequest(f"malformed chunk size line {size_line[:100]!r}")
-        size = int(size_text, 16)
-        if size == 0:
-            break
-        total += size
-        if total > MAX_BODY_BYTES:
-            raise _BadRequest(f"chunked body over {MAX_BODY_BYTES} bytes", 413)
-        parts.append(await _read_exactly(reader, size))
-        if await _read_line(reader) != b"":
-            raise _BadRequest("chunk data not followed by CRLF")
-    for _ in range(MAX_HEADERS + 1):  # trailer fields: read and ignored
-        if await _read_line(reader) == b"":
-            return b"".join(parts)
-    raise _BadRequest(f"more than {MAX_HEADERS} trailer fields", 431)
-
-
-async def _write_response(
-    writer: asyncio.StreamWriter,
-    code: int,
-    headers: Sequence[tuple[str, str]],
-    body: bytes,
-    *,
-    connection: str | None,
-    head: bool = False,
-) -> None:
-    try:
-        reason = http.HTTPStatus(code).phrase
-    except ValueError:
-        reason = ""
-    bodiless = code in (204, 304)
-    names = {name for name, _ in headers}
-    lines = [f"HTTP/1.1 {code} {reason}"]
-    if not bodiless and "content-length" not in names:
-        lines.append(f"content-length: {len(body)}")
-    lines.extend(f"{name}: {value}" for name, value in headers)
-    if connection and "connection" not in names:
-        lines.append(f"connection: {connection}")
-    data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
-    writer.write(data if bodiless or head else data + body)
-    await writer.drain()
-
-
-def _reset(writer: asyncio.StreamWriter) -> None:
-    """Abort with RST rather than FIN: SO_LINGER with a zero timeout, then close."""
-    sock = writer.get_extra_info("socket")
-    if sock is not None:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    writer.transport.abort()
