@@ -68,6 +68,17 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file", type=Path, help="the raw body as received ('-' for standard input)")
     check.add_argument("--secret", help="webhook secret, to check the signature")
     check.add_argument("--signature", help="the cobalt-verification header value")
+    receive = commands.add_parser(
+        "receive",
+        help="run a local webhook receiver that prints each delivery",
+        description="Receive webhooks on a local port and print one line per delivery.",
+    )
+    receive.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    receive.add_argument("--port", type=int, default=9000, help="TCP port (default 9000; 0 picks one)")
+    receive.add_argument(
+        "--secret", default=None, help="secret to verify signatures with (default: the fake's)"
+    )
+    receive.add_argument("--status", type=int, default=200, help="status code to answer with (default 200)")
     return parser
 
 
@@ -77,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Settings)}
             return serve(Settings.from_env(**overrides))
+        if args.command == "receive":
+            return receive(args.host, args.port, args.secret, args.status)
         return check_webhook(args.file, args.secret, args.signature)
     except CobaltMockError as exc:
         print(f"cobalt-mock: error: {exc}", file=sys.stderr)
@@ -197,3 +210,34 @@ def check_webhook(file: Path, secret: str | None, signature: str | None) -> int:
         print(f"signature over JSON.stringify(parsed body): {'valid' if parsed_ok else 'INVALID'}")
         ok = ok and raw_ok
     return 0 if ok else 1
+
+
+def receive(host: str, port: int, secret: str | None, status: int) -> int:
+    """Run a ``WebhookReceiver`` in the foreground, printing each delivery until SIGINT/SIGTERM."""
+    from mock_server.receiver import Behaviour, WebhookReceiver, WebhookTimeout
+
+    secret = secret or Settings.from_env().webhook_secret  # the fake's secret, as `serve` uses it
+    receiver = WebhookReceiver(secret, host=host, port=port)
+    receiver.default = Behaviour.status(status)
+
+    def interrupt(sig: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    receiver.start()
+    print(f"cobalt-mock receiver listening on {receiver.url} | verifying with {secret}", flush=True)
+    printed = 0
+    try:
+        while True:
+            try:
+                arrived = receiver.wait_for(lambda d: True, timeout=3600, count=printed + 1)
+            except WebhookTimeout:
+                continue
+            for delivery in arrived[printed:]:
+                print(delivery.describe(), flush=True)
+            printed = len(arrived)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        receiver.stop()
+    return 0

@@ -171,3 +171,32 @@ def test_check_webhook_reads_stdin() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_receive_prints_each_delivery_with_its_signature_checked() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mock_server", "receive", "--port", "0", "--secret", "whsec_r"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        banner = proc.stdout.readline()
+        assert "cobalt-mock receiver listening on http://127.0.0.1:" in banner
+        url = banner.split("listening on ")[1].split()[0]
+        body = serialize({"id": "evt_1", "job_id": "job_1", "data": {}})
+        headers = {"content-type": "application/json", "cobalt-verification": sign("whsec_r", body)}
+        assert (
+            httpx.post(url + "/hook", content=body, headers={**headers, "webhook-attempt": "1"}).status_code
+            == 200
+        )
+        assert "job_id='job_1'" in (line := proc.stdout.readline())
+        assert "attempt=1" in line
+        assert "signature valid" in line
+        httpx.post(url, content=body, headers={**headers, "cobalt-verification": "0" * 64})
+        assert "INVALID" in proc.stdout.readline()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=15)
+    assert proc.returncode == 0
