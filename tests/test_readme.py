@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from mock_server.resources import data_dir
@@ -68,3 +69,52 @@ def test_every_behaviour_has_a_readme_example() -> None:
     text = README.read_text()
     for name in BEHAVIOURS:
         assert f"| `{name}` |" in text, f"README lists no magic value for {name}"
+
+
+def curl_commands() -> list[str]:
+    """Every ``curl`` command in the README's shell blocks, continuation lines joined."""
+    blocks = re.findall(r"```sh\n(.*?)```", README.read_text(), flags=re.S)
+    joined = "\n".join(blocks).replace("\\\n", " ")
+    return [line.split(" #")[0].strip() for line in joined.splitlines() if line.startswith("curl ")]
+
+
+def run_curl(command: str, base_url: str, job_id: str = "") -> httpx.Response:
+    """Run a README curl command with httpx: -H headers, -d body (POST), the URL; -s is ignored."""
+    import shlex
+
+    args = shlex.split(command.replace("http://127.0.0.1:8765", base_url).replace("job_4vQ...", job_id))[1:]
+    headers: dict[str, str] = {}
+    data: str | None = None
+    url = ""
+    while args:
+        arg = args.pop(0)
+        if arg == "-H":
+            name, _, value = args.pop(0).partition(":")
+            headers[name.strip()] = value.strip()
+        elif arg == "-d":
+            data = args.pop(0)
+        elif not arg.startswith("-"):
+            url = arg
+    return httpx.request(
+        "POST" if data is not None else "GET", url, headers=headers, content=data, timeout=10
+    )
+
+
+def test_the_curl_walk_through_works_as_written(serve: Any) -> None:
+    fake = serve()
+    fetch, events, cached, scenario = curl_commands()
+    accepted = run_curl(fetch, fake.url)
+    assert accepted.status_code == 202, accepted.text
+    job_id = accepted.json()["job_id"]
+    fake.state.store.wait_for_job(job_id, timeout=10)
+    polled = run_curl(events, fake.url, job_id).json()["webhook_events"]
+    assert [row["job_id"] for row in polled] == [job_id]
+    found = run_curl(cached, fake.url)
+    assert found.status_code == 200
+    matches = found.json()["appointments"]
+    assert matches  # seed 0's clinic-a has Smiths, so the example shows something
+    assert all("smi" in a["patient_name"].casefold() for a in matches)
+    failing = run_curl(scenario, fake.url)
+    assert failing.status_code == 202
+    job = fake.state.store.wait_for_job(failing.json()["job_id"], timeout=10)
+    assert job.payload["data"]["success"] is False
