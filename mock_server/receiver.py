@@ -444,6 +444,10 @@ class WebhookReceiver:
             await self._converse(reader, writer)
         except OSError:
             pass  # the client went away: nothing to answer
+        except asyncio.CancelledError:
+            # stop() cancels open connections; ending quietly keeps asyncio's stream callback from
+            # logging the cancellation as an error (it calls task.exception() on Python 3.11).
+            pass
         except Exception as exc:
             # A bug here must cost one connection, not the receiver; timeouts report it.
             logger.exception("webhook receiver failed while handling a request")
