@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: serve test lint typecheck unit contract bench clean
+.PHONY: serve test lint typecheck unit contract bench reliability clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("cobalt-mock needs Python 3.11+") if sys.version_info < (3, 11) else None'
@@ -34,6 +34,11 @@ contract: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS)
+
+# The long reliability runs (README "Reliability"): 10,000 fetches at 64 connections, clean and with
+# faults, a soak and a shutdown under load; minutes. Their small versions run in `make test`.
+reliability: $(STAMP)
+	$(BIN)/python -m bench.reliability --full $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov dist build

@@ -11,21 +11,24 @@ import contextlib
 import hmac
 import logging
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.applications import Starlette
+from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import Receive, Scope
 
-from mock_server import __version__, faults
+from mock_server import __version__, faults, keepalive
 from mock_server.behaviours import SCENARIO_HEADER
 from mock_server.errors import ApiError, ConfigError
 from mock_server.journal import JournalMiddleware, entry_of
+from mock_server.keepalive import KeepAliveSender
 from mock_server.settings import Settings
 from mock_server.state import Caller, MockState
 from mock_server.store import utc_now
@@ -68,11 +71,31 @@ def state_of(request: Request) -> MockState:
     return state
 
 
+_AUTH_HEADERS = {
+    b"client_id": "client_id",
+    b"client_secret": "client_secret",
+    b"access_token": "access_token",
+}
+_WEBHOOK_AUTH_HEADERS = {b"client_id": "client_id", b"client_secret": "client_secret"}
+_BODY_HEADERS = {b"content-type": "content-type", b"content-length": "content-length"}
+
+
+def header_values(scope: Scope, names: Mapping[bytes, str]) -> dict[str, str]:
+    """``request.headers.get(name, "")`` for each of ``names`` (raw lower-case name → name), in one
+    pass over the raw headers instead of one per name; the first of repeated headers wins."""
+    values = dict.fromkeys(names.values(), "")
+    seen: set[bytes] = set()
+    for key, value in scope["headers"]:
+        if key in names and key not in seen:
+            seen.add(key)
+            values[names[key]] = value.decode("latin-1")
+    return values
+
+
 def authenticate(request: Request, *, token: bool = True) -> Caller:
     """Cobalt's three headers, checked before anything else (``/v1/webhook*`` needs no token)."""
     state = state_of(request)
-    names = ("client_id", "client_secret", "access_token") if token else ("client_id", "client_secret")
-    values = {name: request.headers.get(name, "") for name in names}
+    values = header_values(request.scope, _AUTH_HEADERS if token else _WEBHOOK_AUTH_HEADERS)
     missing = [name for name, value in values.items() if not value.strip()]
     if missing:
         raise ApiError(401, f"Missing required header(s): {', '.join(missing)}")
@@ -89,20 +112,28 @@ def authenticate(request: Request, *, token: bool = True) -> Caller:
 
 async def read_json(request: Request) -> Any:
     """The JSON body: application/json only, refused past ``max_body_bytes`` before it is read whole."""
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    values = header_values(request.scope, _BODY_HEADERS)
+    media_type = values["content-type"].split(";")[0].strip().lower()
     if media_type != "application/json":
         raise ApiError(415, "Content-Type must be application/json.")
     limit = state_of(request).settings.max_body_bytes
-    declared = request.headers.get("content-length", "")
+    declared = values["content-length"]
     if declared.isdigit() and int(declared) > limit:
         raise ApiError(413, _STATUS_MESSAGES[413])
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, _STATUS_MESSAGES[413])
-        chunks.append(chunk)
-    return parse_json_body(b"".join(chunks))
+    # What ``request.stream()`` does, without the cost of an async generator on every fetch.
+    chunks, size, receive = [], 0, request.receive
+    while True:
+        message = await receive()
+        if message["type"] == "http.request":
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, _STATUS_MESSAGES[413])
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return parse_json_body(b"".join(chunks))
+        elif message["type"] == "http.disconnect":
+            raise ClientDisconnect()
 
 
 # Cobalt API
@@ -121,15 +152,32 @@ async def fetch_appointments(request: Request) -> Response:
         entry.behaviours = chosen.to_json()
     if chosen.api is not None:
         await faults.answer_api_fault(chosen.api, request.receive, state.waiting, caller.access_token)
+    dispatcher = state.dispatcher  # while max_jobs jobs are unfinished, wait for a turn
+    if not dispatcher.has_room() and not await dispatcher.admit(_disconnected(request.receive)):
+        raise ClientDisconnect()
     job = state.create_job(caller, fetch, chosen.behaviours())
     if entry is not None:
         entry.job_id = job.job_id
     return JSONResponse({"success": True, "message": ACCEPTED_MESSAGE, "job_id": job.job_id}, 202)
 
 
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def query_of(request: Request) -> QueryParams:
+    """The query string, each parameter given at most once (``?job_id=a&job_id=b`` is not a string)."""
+    params = request.query_params
+    if len(params) != len(params.multi_items()):
+        name = next(name for name in params if len(params.getlist(name)) > 1)
+        raise ApiError(400, f"Invalid {name[:40]}. It must be given once.")
+    return params
+
+
 async def list_appointments(request: Request) -> Response:
     caller = authenticate(request)
-    params = request.query_params
+    params = query_of(request)
     start, end = parse_date_range(params)
     mode = parse_choice(params, "appointment_mode", ("office", "telemedicine"))
     include_note = parse_bool_param(params, "include_note")
@@ -155,7 +203,7 @@ def _digits(text: str) -> str:
 
 async def list_webhook_events(request: Request) -> Response:
     caller = authenticate(request)
-    params = request.query_params
+    params = query_of(request)
     page = parse_int_param(params, "page", 1, 1, 1_000_000)
     page_size = parse_int_param(params, "page_size", 50, 1, 100)
     status = parse_choice(params, "delivery_status", ("success", "failed"))
@@ -266,13 +314,52 @@ async def api_error(request: Request, exc: Exception) -> Response:
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     message = _STATUS_MESSAGES.get(exc.status_code, exc.detail)
-    return JSONResponse({"success": False, "message": message}, exc.status_code, headers=exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405:  # Starlette names only the first route's methods; a path may have several
+        headers = {"allow": ", ".join(allowed_methods(request))}
+    return JSONResponse({"success": False, "message": message}, exc.status_code, headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method served at this request's path; a literal path (``/v1/webhook/rotate-secret``)
+    is its own resource, not an instance of a templated one (``/v1/webhook/{hook_id}``)."""
+    matching = [
+        route
+        for route in request.app.routes
+        if isinstance(route, Route) and route.methods and route.matches(request.scope)[0] != Match.NONE
+    ]
+    literal = [route for route in matching if not route.param_convertors]
+    return sorted({method for route in literal or matching for method in route.methods or ()})
+
+
+async def client_gone(request: Request, exc: Exception) -> Response:
+    """The client hung up before its body was complete: nobody to answer, and no bug in the fake."""
+    return JSONResponse({"success": False, "message": "Client closed the connection mid-request."}, 499)
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
     """A bug in the fake: still Cobalt's shape, and remembered so the test that caused it fails."""
     state_of(request).errors.append(exc)
     return JSONResponse({"success": False, "message": f"Internal error in cobalt-mock: {exc!r}"}, 500)
+
+
+_WHY_UNDONE = {"scheduled": "not due yet", "running": "cut off by shutdown_grace", "held": "held"}
+
+
+def report_stop(state: MockState, undone: list[str], shown: int = 20) -> None:
+    """One line at shutdown: which accepted jobs never completed, and why."""
+    if not undone:
+        log.info("stopped; every accepted job completed")
+        return
+    groups: dict[str, list[str]] = {}
+    for job_id in undone:
+        job = state.store.job(job_id)
+        groups.setdefault(_WHY_UNDONE.get(job.status, job.status) if job else "gone", []).append(job_id)
+    parts = []
+    for why, ids in groups.items():
+        more = f" and {len(ids) - shown} more" if len(ids) > shown else ""
+        parts.append(f"{why}: {', '.join(ids[:shown])}{more}")
+    log.warning("stopped; %d job(s) not completed (%s)", len(undone), "; ".join(parts))
 
 
 def routes() -> list[BaseRoute]:
@@ -299,14 +386,19 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         state.loop = asyncio.get_running_loop()
-        sender = HttpxSender(transport=transport, max_connections=state.settings.delivery_concurrency)
+        concurrency = state.settings.delivery_concurrency
+        # httpx only when a test swaps the network out, or httptools is missing: per delivery it
+        # costs several times the keep-alive sender's CPU (bench: `python -m bench --only sender`).
+        sender: HttpxSender | KeepAliveSender
+        if transport is None and keepalive.available():
+            sender = KeepAliveSender(max_idle=concurrency)
+        else:
+            sender = HttpxSender(transport=transport, max_connections=concurrency)
         state.dispatcher.sender = sender
         try:
             yield
         finally:
-            undone = await state.dispatcher.drain(state.settings.shutdown_grace)
-            if undone:
-                log.warning("stopped with %d job(s) not completed: %s", len(undone), ", ".join(undone))
+            report_stop(state, await state.dispatcher.drain(state.settings.shutdown_grace))
             state.dispatcher.sender = None
             await sender.aclose()
 
@@ -318,7 +410,12 @@ def create_app(
     app = Starlette(
         routes=routes() + extra,
         middleware=[Middleware(JournalMiddleware, journal=state.journal, latency=state.api_latency)],
-        exception_handlers={ApiError: api_error, HTTPException: http_error, Exception: unexpected_error},
+        exception_handlers={
+            ApiError: api_error,
+            HTTPException: http_error,
+            ClientDisconnect: client_gone,
+            Exception: unexpected_error,
+        },
         lifespan=lifespan,
     )
     app.state.cobalt = state

@@ -7,12 +7,15 @@ flags win over the environment.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import copy
 import dataclasses
 import ipaddress
+import logging
 import math
 import os
+import re
 import signal
 import sys
 import threading
@@ -37,6 +40,8 @@ _HELP = {
     "client_secret": "accept only this client_secret (strict credentials)",
     "access_token": "accept only this access_token (strict credentials)",
     "token_references": "access_token_reference_id per token: tok=user_1,tok2=user_2",
+    "read_timeout": "seconds a connection has to send a whole request; idle or slower ones close (10)",
+    "shutdown_grace": "seconds to finish due webhooks after SIGTERM/SIGINT (5); a 2nd signal exits now",
 }
 
 
@@ -112,16 +117,22 @@ def serve(settings: Settings) -> int:
         flush=True,
     )
     if not _is_loopback(settings.host):
+        if not settings.control:
+            control = "the control API is off"
+        elif settings.control_token:
+            control = "the control API needs its token"
+        else:
+            control = "so is the control API (/_mock/*): set --control-token or --control false"
         print(
-            f"cobalt-mock: warning: bound to {settings.host}, reachable from other machines;"
-            " set --control-token or --control false",
+            f"cobalt-mock: warning: bound to {settings.host}, reachable from other machines; {control}",
             file=sys.stderr,
             flush=True,
         )
     config = uvicorn.Config(
         create_app(settings),
+        http=_guarded_http(settings.read_timeout),
         log_level=settings.log_level,
-        log_config=_log_config(),
+        log_config=_log_config(settings.log_level),
         timeout_graceful_shutdown=math.ceil(settings.shutdown_grace),
         timeout_keep_alive=5,
         limit_concurrency=4096,
@@ -157,10 +168,47 @@ def _server_class() -> type[Any]:
             if self.should_exit:
                 print("cobalt-mock: second signal, exiting now", file=sys.stderr, flush=True)
                 os._exit(1)
-            print("cobalt-mock: shutting down, finishing due webhooks", file=sys.stderr, flush=True)
+            # Flag first: a second signal can run its handler inside this one, during the print.
             self.should_exit = True
+            print("cobalt-mock: shutting down, finishing due webhooks", file=sys.stderr, flush=True)
 
     return Server
+
+
+def _guarded_http(read_timeout: float) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP protocol with the deadline uvicorn lacks: a connection has ``read_timeout``
+    seconds, from opening or from its previous answer, to send a whole request (headers and body).
+    One that is idle or slower is closed, so slow or idle clients cannot pile up and hold the server."""
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    class GuardedHTTP(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
+        _deadline: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+            if not self.transport.is_closing():
+                self._deadline = self.loop.call_later(read_timeout, self._expire)
+
+        def _expire(self) -> None:
+            cycle = self.cycle  # the request being read or answered, if any
+            if cycle is None or cycle.response_complete or cycle.more_body:
+                self.transport.close()
+
+    return GuardedHTTP
 
 
 def _is_loopback(host: str) -> bool:
@@ -172,12 +220,49 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _log_config() -> dict[str, Any]:
-    from uvicorn.config import LOGGING_CONFIG
+def _log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging, plus the fake's own lines (``cobalt-mock: ...``) at the same level, and
+    access-log lines with secrets in query strings (the control API's ``access_token``) masked."""
+    from uvicorn.config import LOG_LEVELS, LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
-    config["loggers"]["cobalt_mock"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    config["filters"] = {"redact": {"()": RedactQuery}}
+    config["handlers"]["access"]["filters"] = ["redact"]
+    config["formatters"]["cobalt"] = {"()": CobaltFormatter}
+    config["handlers"]["cobalt"] = {
+        "formatter": "cobalt",
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+    }
+    config["loggers"]["cobalt_mock"] = {
+        "handlers": ["cobalt"],
+        "level": LOG_LEVELS.get(level.lower(), logging.INFO),
+        "propagate": False,
+    }
     return config
+
+
+class CobaltFormatter(logging.Formatter):
+    """``cobalt-mock: <message>``, with ``warning:``/``error:`` before the message when it is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        if record.levelno >= logging.WARNING:
+            text = f"{'warning' if record.levelno == logging.WARNING else 'error'}: {text}"
+        return f"cobalt-mock: {text}"
+
+
+_SECRET_PARAM = re.compile(r"((?:^|[?&])(?:access_token|client_secret|control_token|token)=)[^&]*", re.I)
+
+
+class RedactQuery(logging.Filter):
+    """Masks secret query parameters in uvicorn's access log (args: client, method, path, ...)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) > 2 and isinstance(args[2], str):
+            record.args = (*args[:2], _SECRET_PARAM.sub(r"\1***", args[2]), *args[3:])
+        return True
 
 
 def check_webhook(file: Path, secret: str | None, signature: str | None) -> int:

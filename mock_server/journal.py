@@ -9,6 +9,7 @@ must not change it.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import threading
 import time
 from collections import deque
@@ -52,7 +53,8 @@ class RequestEntry:
     """One API call: what came in (redacted) and what went out."""
 
     seq: int
-    at: str
+    at: str | dt.datetime
+    """When it arrived; kept as the datetime and written out (``iso_millis``) only when read."""
     method: str
     path: str
     query: str
@@ -79,7 +81,7 @@ class RequestEntry:
         return {
             "seq": self.seq,
             "kind": self.kind,
-            "at": self.at,
+            "at": self.at if isinstance(self.at, str) else iso_millis(self.at),
             "method": self.method,
             "path": self.path,
             "query": self.query,
@@ -151,7 +153,7 @@ class Journal:
         with self._lock:
             entry = RequestEntry(
                 self._next(),
-                iso_millis(utc_now()),
+                utc_now(),
                 method,
                 path,
                 query,

@@ -112,10 +112,14 @@ def _error(description: str) -> dict[str, Any]:
 
 _UNAUTHORIZED = _error("A required header is missing or empty, or the credentials are wrong.")
 _NOT_FOUND = _error("No webhook with this id.")
+_UNSUPPORTED = _error("The body is not sent as application/json.")
 
 
 def _query(name: str, schema: dict[str, Any], description: str, *, required: bool = False) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
+    param = {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
+    if not required:  # `?page=` is `page` left out: Cobalt reads presence like JavaScript's `!value`
+        param["allowEmptyValue"] = True
+    return param
 
 
 def _paths() -> dict[str, Any]:
@@ -136,6 +140,7 @@ def _paths() -> dict[str, Any]:
                     "401": _UNAUTHORIZED,
                     "405": _error("Wrong method."),
                     "413": _error("Body over 1 MiB."),
+                    "415": _UNSUPPORTED,
                 },
             }
         },
@@ -170,8 +175,10 @@ def _paths() -> dict[str, Any]:
                 },
                 "responses": {
                     "200": _json("webhook-register-response", "Registered; the secret signs deliveries."),
-                    "400": _error("Missing or invalid webhook_url."),
+                    "400": _error("Missing or invalid webhook_url, or an unknown field."),
                     "401": _UNAUTHORIZED,
+                    "413": _error("Body over 1 MiB."),
+                    "415": _UNSUPPORTED,
                 },
             },
             "get": {
@@ -231,7 +238,11 @@ def _paths() -> dict[str, Any]:
                     _query("delivery_status", {"enum": ["success", "failed"]}, "Only this outcome."),
                     _query("start_date", date, "Created on or after this day."),
                     _query("end_date", date, "Created on or before this day."),
-                    _query("page", {"type": "integer", "minimum": 1, "default": 1}, "1-based page."),
+                    _query(
+                        "page",
+                        {"type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 1},
+                        "1-based page.",
+                    ),
                     _query(
                         "page_size",
                         {"type": "integer", "minimum": 1, "maximum": 100, "default": 50},

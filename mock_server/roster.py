@@ -288,12 +288,20 @@ class Profile:
 
 
 def profile_for(clinic: Clinic, provider: Provider) -> Profile:
-    rng = random.Random(stable_seed("profile", clinic.seed, clinic.access_token, provider.ehr_id))
+    return _profile(clinic.seed, clinic.access_token, provider.ehr_id, clinic.locations, provider.specialty)
+
+
+@functools.lru_cache(maxsize=4096)
+def _profile(
+    seed: int, access_token: str, ehr_id: str, locations: tuple[str, ...], specialty: str
+) -> Profile:
+    """Drawn once per provider, not per appointment: seeding a ``Random`` costs more than the draws."""
+    rng = random.Random(stable_seed("profile", seed, access_token, ehr_id))
     return Profile(
         fill=rng.uniform(0.5, 0.9),
         saturdays=rng.random() < 0.25,
-        home=rng.choice(clinic.locations),
-        procedural=provider.specialty in _PROCEDURAL,
+        home=rng.choice(locations),
+        procedural=specialty in _PROCEDURAL,
     )
 
 

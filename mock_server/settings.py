@@ -173,6 +173,8 @@ class Settings:
     max_cached_appointments: int = 200_000
     max_journal: int = 10_000
     max_body_bytes: int = 1_048_576
+    # `cobalt-mock serve` closes a connection that takes longer to send a whole request.
+    read_timeout: float = 10.0
     shutdown_grace: float = 5.0
     control: bool = True
     control_token: str | None = None
@@ -251,6 +253,7 @@ _PARSERS: dict[str, Callable[[object], Any]] = {
     "max_cached_appointments": _number(int, 1),
     "max_journal": _number(int, 1),
     "max_body_bytes": _number(int, 1),
+    "read_timeout": _number(float, 0.001),
     "shutdown_grace": _number(float, 0),
     "control": _parse_bool,
     "control_token": _parse_optional_str,

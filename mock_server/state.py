@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import hashlib
 import itertools
 import random
@@ -28,7 +29,16 @@ from mock_server.webhooks import Dispatcher
 T = TypeVar("T")
 # Settings a running server cannot take back: they shaped its socket, its client or its registry.
 FIXED_AT_START = frozenset(
-    {"host", "port", "control", "control_token", "delivery_concurrency", "webhook_urls", "webhook_secret"}
+    {
+        "host",
+        "port",
+        "control",
+        "control_token",
+        "delivery_concurrency",
+        "read_timeout",
+        "webhook_urls",
+        "webhook_secret",
+    }
 )
 
 
@@ -73,8 +83,7 @@ class MockState:
         self.waiting: dict[asyncio.Future[None], str] = {}  # api_timeout connections → access token
 
     def caller(self, client_id: str, access_token: str) -> Caller:
-        reference = self.settings.reference_for(access_token) or reference_id_for(access_token)
-        return Caller(client_id, access_token, reference)
+        return Caller(client_id, access_token, _reference(self.settings.token_references, access_token))
 
     def create_job(
         self, caller: Caller, request: FetchRequest, behaviours: Mapping[str, Mapping[str, Any]] | None = None
@@ -247,6 +256,13 @@ class MockState:
 
         loop.call_soon_threadsafe(run)
         return done.result(timeout=30)
+
+
+@functools.lru_cache(maxsize=4096)
+def _reference(token_references: tuple[tuple[str, str], ...], access_token: str) -> str:
+    """The token's ``access_token_reference_id``: configured (``Settings.reference_for``), else
+    derived. Looked up once per token rather than hashed again on every API call."""
+    return dict(token_references).get(access_token) or reference_id_for(access_token)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

@@ -316,7 +316,15 @@ class Store:
         if excess <= 0:
             return
         # A stalled (never_complete) job will never record an event, so it may go like a finished one.
-        for job_id in [j.job_id for j in self.jobs.values() if j.status in ("completed", "stalled")][:excess]:
+        # Stop at the first `excess` found: the oldest is usually done, so each new job costs O(1), not
+        # a scan of all `max_jobs` (which made every fetch past the bound pay for the whole store).
+        gone: list[str] = []
+        for job_id, job in self.jobs.items():
+            if job.status in ("completed", "stalled"):
+                gone.append(job_id)
+                if len(gone) == excess:
+                    break
+        for job_id in gone:
             del self.jobs[job_id]
 
     def job(self, job_id: str) -> Job | None:

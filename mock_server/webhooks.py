@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -102,6 +103,9 @@ class Dispatcher:
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._semaphore: asyncio.Semaphore | None = None
+        self._running = 0  # jobs fired and not yet completed
+        self._waiting: deque[asyncio.Future[None]] = deque()  # fetches waiting for room (``admit``)
+        self._admitted = 0  # of them, let through and not yet resumed
         self.on_attempt: Callable[[Job, Attempt], None] | None = None
         """Called with every recorded attempt (the journal)."""
         self.gate = faults.OrderGate()
@@ -118,13 +122,69 @@ class Dispatcher:
         timer = self._timers.pop(job_id, None)
         if timer is not None:
             timer.cancel()
+            self._made_room()
         return timer is not None
 
     def fire(self, job: Job) -> asyncio.Task[None]:
         """Start completing ``job`` now."""
         self._timers.pop(job.job_id, None)
         job.status = "running"
-        return self.track(self.complete(job))
+        self._running += 1
+        return self.track(self._run(job))
+
+    async def _run(self, job: Job) -> None:
+        try:
+            await self.complete(job)
+        finally:
+            self._running -= 1
+            self._made_room()
+
+    def has_room(self) -> bool:
+        """Whether a new job may start now: fewer than ``max_jobs`` unfinished, and no fetch waiting."""
+        return not self._waiting and self._unfinished() < self.settings().max_jobs
+
+    async def admit(self, abandoned: Coroutine[Any, Any, Any]) -> bool:
+        """Backpressure for new fetches, first come first served: wait while ``max_jobs`` jobs are
+        unfinished (scheduled, or being generated and delivered). A client faster than the fake, or
+        than its receiver, then sees slower 202s instead of the fake's memory growing without bound.
+
+        True when it is this fetch's turn: create its job now, in the same step. False when
+        ``abandoned`` (its client hanging up) finished first; the turn then passes on.
+        """
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(turn)
+        self._made_room()
+        watch = asyncio.ensure_future(abandoned)
+        try:
+            await asyncio.wait({turn, watch}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            self._leave(turn)
+            raise
+        finally:
+            watch.cancel()
+        if turn.done():
+            self._admitted -= 1
+            return True
+        self._leave(turn)
+        return False
+
+    def _leave(self, turn: asyncio.Future[None]) -> None:
+        if turn in self._waiting:
+            self._waiting.remove(turn)
+        elif turn.done():  # its turn had come: pass it on
+            self._admitted -= 1
+            self._made_room()
+
+    def _unfinished(self) -> int:
+        return len(self._timers) + self._running + self._admitted
+
+    def _made_room(self) -> None:
+        """An unfinished job finished or was cancelled: the longest-waiting fetches go ahead."""
+        while self._waiting and self._unfinished() < self.settings().max_jobs:
+            turn = self._waiting.popleft()
+            if not turn.done():
+                self._admitted += 1  # its place is kept until it runs
+                turn.set_result(None)
 
     def track(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         """Run ``coro`` as a task that shutdown (``drain``) waits for, like a job's completion."""
@@ -274,9 +334,9 @@ class Dispatcher:
 
     # shutdown
     async def drain(self, grace: float) -> list[str]:
-        """Let running deliveries finish within ``grace`` seconds; return ids of jobs left undone."""
-        undone = list(self._timers)
-        for job_id in undone:
+        """Shutdown: jobs not yet due never start; running ones (deliveries, retries) get ``grace``
+        seconds, then are cancelled. Returns the ids of every job not completed, oldest first."""
+        for job_id in list(self._timers):
             self.cancel(job_id)
         tasks = list(self._tasks)
         if tasks:
@@ -285,4 +345,4 @@ class Dispatcher:
                 task.cancel()
             if still:
                 await asyncio.wait(still)
-        return undone
+        return [job.job_id for job in self.store.jobs.values() if job.status != "completed"]

@@ -139,9 +139,9 @@ def test_fetch_operation() -> None:
         "$ref": "#/components/schemas/fetch-request"
     }
     responses = op["responses"]
-    assert set(responses) == {"202", "400", "401", "405", "413"}
+    assert set(responses) == {"202", "400", "401", "405", "413", "415"}
     assert responses["202"]["content"]["application/json"]["schema"]["$ref"].endswith("/fetch-accepted")
-    for status in ("400", "401", "405", "413"):
+    for status in ("400", "401", "405", "413", "415"):
         assert responses[status]["content"]["application/json"]["schema"]["$ref"].endswith("/error")
 
 

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mock_server.errors import ApiError
+from mock_server.resources import data_dir, read_json, validator
 from mock_server.validation import (
     MSG_END_BEFORE_START,
     MSG_INVALID_DATE,
@@ -30,6 +31,7 @@ from mock_server.validation import (
     parse_int_param,
     parse_json_body,
     parse_webhook_url,
+    plainly_valid,
 )
 
 
@@ -259,3 +261,70 @@ def test_query_helpers() -> None:
         parse_choice({"sort": "b"}, "sort", ("a",))
     assert parse_bool_param({"include_note": "true"}, "include_note") is True
     assert parse_bool_param({}, "include_note") is False
+
+
+# The hand-written fast path for the fetch body agrees with the schema, which stays the authority.
+
+_DATE_TEXT = st.one_of(
+    st.dates().map(dt.date.isoformat),
+    st.sampled_from(["2025-02-29", "2024-02-29", "2025-13-01", "0000-01-01", "2025-1-01", "20250101"]),
+    st.sampled_from(["2025-01-01\n", " 2025-01-01", "２０２５-01-01", "٢٠٢٥-01-01", "2025-01-01T00:00"]),
+    st.text(max_size=11),
+)
+_FIELD_VALUES = {
+    "search_by": st.one_of(
+        st.sampled_from(["date_range", "mrn", "provider", "", "MRN"]), st.none(), st.booleans()
+    ),
+    "start_date": st.one_of(_DATE_TEXT, st.none(), st.integers()),
+    "end_date": st.one_of(_DATE_TEXT, st.none(), st.integers()),
+    "mrn": st.one_of(
+        st.text(max_size=4), st.none(), st.integers(), st.lists(st.text(max_size=2), max_size=1)
+    ),
+    "provider_ids": st.one_of(
+        st.lists(st.one_of(st.text(max_size=3), st.integers(), st.none()), max_size=12),
+        st.text(max_size=3),
+        st.none(),
+    ),
+}
+_GOOD_VALUES = {
+    "start_date": st.dates().map(dt.date.isoformat),
+    "end_date": st.dates().map(dt.date.isoformat),
+    "mrn": st.text(min_size=1, max_size=4),
+    "provider_ids": st.lists(st.text(min_size=1, max_size=3), min_size=1, max_size=10),
+}
+_NEEDS = {"mrn": ("mrn",), "provider": ("start_date", "end_date", "provider_ids")}
+
+
+def _shaped(mode: str | None) -> st.SearchStrategy[dict[str, Any]]:
+    """A body of ``mode`` (None: search_by left out) with what it needs, and maybe odd extras."""
+    needs = _NEEDS.get(mode or "", ("start_date", "end_date"))
+    required = {name: _GOOD_VALUES[name] for name in needs}
+    if mode is not None:
+        required["search_by"] = st.just(mode)
+    optional = {
+        name: st.one_of(_GOOD_VALUES[name], _FIELD_VALUES[name]) for name in _GOOD_VALUES if name not in needs
+    }
+    return st.fixed_dictionaries(required, optional={**optional, "extra": st.integers()})
+
+
+_BODIES = st.one_of(
+    st.fixed_dictionaries({}, optional={**_FIELD_VALUES, "extra": st.integers(), "mrN": st.none()}),
+    st.sampled_from([None, "date_range", "mrn", "provider"]).flatmap(_shaped),
+)
+
+
+@given(_BODIES)
+def test_hand_check_agrees_with_the_fetch_request_schema(body: dict[str, Any]) -> None:
+    assert plainly_valid(body) == validator("fetch-request").is_valid(body)
+
+
+def test_hand_check_takes_every_valid_fixture() -> None:
+    valid = sorted(data_dir("fixtures").joinpath("fetch-request").glob("valid-*.json"))
+    assert valid
+    for path in valid:
+        body = read_json(path)
+        assert plainly_valid(body), path.name
+    for path in data_dir("fixtures").joinpath("fetch-request").glob("invalid-*.json"):
+        body = read_json(path)
+        if isinstance(body, dict) and not validator("fetch-request").is_valid(body):
+            assert not plainly_valid(body), path.name

@@ -1,0 +1,102 @@
+"""What the pytest plugin costs a user's suite: fixture start-up, per-test reset, fetch → webhook.
+
+Runs a generated test file in a fresh pytest process, so the cold start-up includes every import a
+user's first ``cobalt_mock`` test pays for (pytest itself is already loaded, as it would be). Prints
+one JSON object. ``python -m bench.fixture [--rounds N] [--days N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+import orjson
+
+from bench.servers import clean_env
+
+TEST = """
+import json, os, time
+import requests
+
+ROUNDS = int(os.environ["ROUNDS"])
+
+def test_timing(cobalt_mock, cobalt_mock_server):
+    cold = cobalt_mock_server.startup_seconds
+    warm_starts = []
+    for _ in range(3):
+        started = time.perf_counter()
+        warm = type(cobalt_mock_server)(cobalt_mock_server.settings)
+        warm.start()
+        warm_starts.append(time.perf_counter() - started)
+        warm.stop()
+
+    round_trips = []
+    with requests.Session() as http:
+        http.headers.update(cobalt_mock.headers)
+        for _ in range(ROUNDS + 5):
+            started = time.perf_counter()
+            response = http.post(cobalt_mock.base_url + "/appointments/fetch",
+                                 json={"start_date": "2025-01-06", "end_date": os.environ["END"]})
+            cobalt_mock.wait_for_webhook(response.json()["job_id"])
+            round_trips.append(time.perf_counter() - started)
+    resets = []
+    for _ in range(ROUNDS):
+        started = time.perf_counter()
+        handle = type(cobalt_mock)(cobalt_mock_server, cobalt_mock_server.settings)
+        handle.begin()
+        handle.end()
+        resets.append(time.perf_counter() - started)
+    with open(os.environ["OUT"], "w") as out:
+        json.dump({"cold": cold, "warm": min(warm_starts), "round_trips": round_trips[5:],
+                   "resets": resets}, out)
+"""
+
+
+def _ms(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {
+        "median_ms": statistics.median(ordered) * 1000,
+        "p90_ms": ordered[max(0, int(len(ordered) * 0.9) - 1)] * 1000,
+        "max_ms": ordered[-1] * 1000,
+    }
+
+
+def measure(rounds: int, days: int) -> dict[str, object]:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp)
+        (path / "test_timing.py").write_text(textwrap.dedent(TEST))
+        (path / "pytest.ini").write_text("[pytest]\n")
+        out = path / "out.json"
+        env = clean_env() | {"ROUNDS": str(rounds), "OUT": str(out), "END": f"2025-01-{5 + days:02d}"}
+        subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", str(path)],
+            check=True,
+            cwd=tmp,
+            env=env,
+            capture_output=True,
+            timeout=120,
+        )
+        data = orjson.loads(out.read_bytes())
+    return {
+        "startup_cold_ms": data["cold"] * 1000,
+        "startup_warm_ms": data["warm"] * 1000,
+        f"fetch_to_webhook_{days}d": _ms(data["round_trips"]),
+        "reset": _ms(data["resets"]),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=50)
+    parser.add_argument("--days", type=int, default=7, choices=range(1, 8), help="days fetched (from Monday)")
+    args = parser.parse_args()
+    print(orjson.dumps(measure(args.rounds, args.days), option=orjson.OPT_INDENT_2).decode())
+
+
+if __name__ == "__main__":
+    main()
