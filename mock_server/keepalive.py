@@ -41,7 +41,7 @@ def plain_target(url: str) -> tuple[str, int, bytes] | None:
     """``(host, port, request head up to the headers)`` for a URL this sender takes as it is, else None."""
     try:
         parts = urlsplit(url)
-        port = parts.port or 80
+        port = 80 if parts.port is None else parts.port
     except ValueError:
         return None
     host = parts.hostname
