@@ -21,7 +21,16 @@ import orjson
 from bench import fixture as fixture_bench
 from bench import profile
 from bench.load import LoadResult, run_count, run_load
-from bench.servers import ROOT, Process, bare_command, clean_env, fake_command, sink_command, start
+from bench.servers import (
+    ROOT,
+    Process,
+    bare_command,
+    cache_bytecode,
+    clean_env,
+    fake_command,
+    sink_command,
+    start,
+)
 
 SECRET = "whsec_bench_0123456789abcdef"  # noqa: S105 - a public bench secret
 RESULTS = ROOT / "bench" / "results"
@@ -214,6 +223,7 @@ def startup(plan: Plan) -> dict[str, object]:
     """Process start to the first 200 from ``GET /_mock/health``: the CLI against the bare app."""
     times: dict[str, list[float]] = {"bare": [], "fake": []}
     commands = {"bare": bare_command(), "fake": fake_command()}
+    cache_bytecode()
     for run in range(plan.start_runs):
         for name in ("bare", "fake") if run % 2 == 0 else ("fake", "bare"):
             with running((name, commands[name], True)) as (server,):
@@ -223,6 +233,7 @@ def startup(plan: Plan) -> dict[str, object]:
 
 def fixture(plan: Plan) -> dict[str, object]:
     """The pytest plugin in a fresh pytest process: cold and warm fixture start, reset, round trip."""
+    cache_bytecode()
     return fixture_bench.measure(plan.fixture_rounds, 7)
 
 
