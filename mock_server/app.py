@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import math
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -22,12 +21,12 @@ from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
-from starlette.types import Receive, Scope
+from starlette.types import Receive, Scope, Send
 
-from mock_server import __version__, faults, keepalive
-from mock_server.behaviours import SCENARIO_HEADER
-from mock_server.errors import ApiError, ConfigError
-from mock_server.journal import JournalMiddleware, entry_of
+from mock_server import __version__, inputs, keepalive
+from mock_server.errors import ApiError
+from mock_server.fetch import FETCH_PATH, MSG_CLIENT_GONE, FetchEndpoint, is_fetch
+from mock_server.journal import JournalMiddleware
 from mock_server.keepalive import KeepAliveSender
 from mock_server.settings import Settings
 from mock_server.state import Caller, MockState
@@ -37,9 +36,7 @@ from mock_server.validation import (
     parse_choice,
     parse_date,
     parse_date_range,
-    parse_fetch_request,
     parse_int_param,
-    parse_json_body,
     parse_webhook_url,
 )
 from mock_server.webhooks import HttpxSender
@@ -49,11 +46,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("cobalt_mock")
 
-ACCEPTED_MESSAGE = "Live fetch request accepted. Results will be sent via webhook when ready."
 _STATUS_MESSAGES = {
     404: "Not found.",
     405: "Method not allowed.",
-    413: "Request body too large.",
+    413: inputs.MSG_TOO_LARGE,
 }
 
 
@@ -71,99 +67,15 @@ def state_of(request: Request) -> MockState:
     return state
 
 
-_AUTH_HEADERS = {
-    b"client_id": "client_id",
-    b"client_secret": "client_secret",
-    b"access_token": "access_token",
-}
-_WEBHOOK_AUTH_HEADERS = {b"client_id": "client_id", b"client_secret": "client_secret"}
-_BODY_HEADERS = {b"content-type": "content-type", b"content-length": "content-length"}
-
-
-def header_values(scope: Scope, names: Mapping[bytes, str]) -> dict[str, str]:
-    """``request.headers.get(name, "")`` for each of ``names`` (raw lower-case name → name), in one
-    pass over the raw headers instead of one per name; the first of repeated headers wins."""
-    values = dict.fromkeys(names.values(), "")
-    seen: set[bytes] = set()
-    for key, value in scope["headers"]:
-        if key in names and key not in seen:
-            seen.add(key)
-            values[names[key]] = value.decode("latin-1")
-    return values
-
-
 def authenticate(request: Request, *, token: bool = True) -> Caller:
-    """Cobalt's three headers, checked before anything else (``/v1/webhook*`` needs no token)."""
-    state = state_of(request)
-    values = header_values(request.scope, _AUTH_HEADERS if token else _WEBHOOK_AUTH_HEADERS)
-    missing = [name for name, value in values.items() if not value.strip()]
-    if missing:
-        raise ApiError(401, f"Missing required header(s): {', '.join(missing)}")
-    settings = state.settings
-    if settings.strict_credentials:
-        expected = {"client_id": settings.client_id, "client_secret": settings.client_secret}
-        if token:
-            expected["access_token"] = settings.access_token
-        for name, want in expected.items():
-            if want is not None and not hmac.compare_digest(values[name].encode(), want.encode()):
-                raise ApiError(401, "Invalid credentials.")
-    return state.caller(values["client_id"], values.get("access_token", ""))
+    """Cobalt's auth headers, checked before anything else (``/v1/webhook*`` needs no token)."""
+    return inputs.authenticate(state_of(request), request.scope, token=token)
 
 
 async def read_json(request: Request) -> Any:
-    """The JSON body: application/json only, refused past ``max_body_bytes`` before it is read whole."""
-    values = header_values(request.scope, _BODY_HEADERS)
-    media_type = values["content-type"].split(";")[0].strip().lower()
-    if media_type != "application/json":
-        raise ApiError(415, "Content-Type must be application/json.")
-    limit = state_of(request).settings.max_body_bytes
-    declared = values["content-length"]
-    if declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, _STATUS_MESSAGES[413])
-    # What ``request.stream()`` does, without the cost of an async generator on every fetch.
-    chunks, size, receive = [], 0, request.receive
-    while True:
-        message = await receive()
-        if message["type"] == "http.request":
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise ApiError(413, _STATUS_MESSAGES[413])
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return parse_json_body(b"".join(chunks))
-        elif message["type"] == "http.disconnect":
-            raise ClientDisconnect()
-
-
-# Cobalt API
-
-
-async def fetch_appointments(request: Request) -> Response:
-    caller = authenticate(request)
-    fetch = parse_fetch_request(await read_json(request))
-    state = state_of(request)
-    try:
-        chosen = state.select(caller, fetch, request.headers.get(SCENARIO_HEADER, ""))
-    except ConfigError as exc:
-        raise ApiError(400, f"Invalid cobalt-mock scenario: {exc}.") from None
-    entry = entry_of(request.scope)
-    if entry is not None:
-        entry.behaviours = chosen.to_json()
-    if chosen.api is not None:
-        await faults.answer_api_fault(chosen.api, request.receive, state.waiting, caller.access_token)
-    dispatcher = state.dispatcher  # while max_jobs jobs are unfinished, wait for a turn
-    if not dispatcher.has_room() and not await dispatcher.admit(_disconnected(request.receive)):
-        raise ClientDisconnect()
-    job = state.create_job(caller, fetch, chosen.behaviours())
-    if entry is not None:
-        entry.job_id = job.job_id
-    return JSONResponse({"success": True, "message": ACCEPTED_MESSAGE, "job_id": job.job_id}, 202)
-
-
-async def _disconnected(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
+    """The JSON body (application/json only, at most ``max_body_bytes``)."""
+    values = inputs.header_values(request.scope, inputs.BODY_HEADERS)
+    return await inputs.read_json(state_of(request), values, request.receive)
 
 
 def query_of(request: Request) -> QueryParams:
@@ -334,7 +246,7 @@ def allowed_methods(request: Request) -> list[str]:
 
 async def client_gone(request: Request, exc: Exception) -> Response:
     """The client hung up before its body was complete: nobody to answer, and no bug in the fake."""
-    return JSONResponse({"success": False, "message": "Client closed the connection mid-request."}, 499)
+    return JSONResponse({"success": False, "message": MSG_CLIENT_GONE}, 499)
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
@@ -362,9 +274,9 @@ def report_stop(state: MockState, undone: list[str], shown: int = 20) -> None:
     log.warning("stopped; %d job(s) not completed (%s)", len(undone), "; ".join(parts))
 
 
-def routes() -> list[BaseRoute]:
+def routes(fetch: FetchEndpoint) -> list[BaseRoute]:
     return [
-        Route("/v1/appointments/fetch", fetch_appointments, methods=["POST"]),
+        Route(FETCH_PATH, fetch, methods=["POST"]),
         Route("/v1/appointments", list_appointments, methods=["GET"]),
         Route("/v1/webhook-events", list_webhook_events, methods=["GET"]),
         Route("/v1/webhook", register_webhook, methods=["POST"]),
@@ -375,6 +287,21 @@ def routes() -> list[BaseRoute]:
         Route("/_mock/health", health, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]
+
+
+class CobaltApp(Starlette):
+    """Starlette, with ``POST /v1/appointments/fetch`` served in front of its middleware and router
+    (see ``mock_server.fetch``); every other request, and the lifespan, go through Starlette."""
+
+    def __init__(self, fetch: FetchEndpoint, **options: Any) -> None:
+        super().__init__(**options)
+        self.fetch = fetch
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if is_fetch(scope):
+            await self.fetch(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
 
 
 def create_app(
@@ -407,8 +334,10 @@ def create_app(
         from mock_server.control import control_routes  # it imports this module
 
         extra = control_routes()
-    app = Starlette(
-        routes=routes() + extra,
+    fetch = FetchEndpoint(state)
+    app = CobaltApp(
+        fetch,
+        routes=routes(fetch) + extra,
         middleware=[Middleware(JournalMiddleware, journal=state.journal, latency=state.api_latency)],
         exception_handlers={
             ApiError: api_error,

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mock_server.store import Attempt, Job, iso_millis, utc_now
+from mock_server.store import Attempt, Job, iso_millis
 
 MAX_BODY_BYTES = 64 * 1024
 SCOPE_KEY = "cobalt_mock.journal_entry"
@@ -34,6 +34,22 @@ def redact_token(token: str) -> str:
     if not token:
         return ""
     return "***" + token[-4:] if len(token) >= 12 else "***"
+
+
+_PLAIN, _SECRET, _TOKEN = 0, 1, 2
+_NAMES: dict[bytes, tuple[str, int]] = {}  # raw header name → (lower-case name, kind): seen before
+
+
+def _learn(raw_name: bytes) -> tuple[str, int]:
+    name = raw_name.decode("latin-1").lower()
+    known = (name, _SECRET if name in _SECRET_HEADERS else _TOKEN if name == "access_token" else _PLAIN)
+    if len(_NAMES) < 1024:  # clients send few distinct names; a flood of new ones is not remembered
+        _NAMES[raw_name] = known
+    return known
+
+
+def _utc(epoch: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC)
 
 
 def redact_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -53,8 +69,8 @@ class RequestEntry:
     """One API call: what came in (redacted) and what went out."""
 
     seq: int
-    at: str | dt.datetime
-    """When it arrived; kept as the datetime and written out (``iso_millis``) only when read."""
+    at: str | float
+    """When it arrived: seconds since the epoch, written out (``iso_millis``) only when read."""
     method: str
     path: str
     query: str
@@ -67,7 +83,7 @@ class RequestEntry:
     duration_ms: float | None = None
     error: str | None = None
     job_id: str | None = None
-    behaviours: list[dict[str, Any]] = field(default_factory=list)
+    behaviours: list[dict[str, Any]] | tuple[()] = ()
 
     kind: Kind = "request"
 
@@ -81,7 +97,7 @@ class RequestEntry:
         return {
             "seq": self.seq,
             "kind": self.kind,
-            "at": self.at if isinstance(self.at, str) else iso_millis(self.at),
+            "at": self.at if isinstance(self.at, str) else iso_millis(_utc(self.at)),
             "method": self.method,
             "path": self.path,
             "query": self.query,
@@ -94,7 +110,7 @@ class RequestEntry:
             "latency_ms": round(self.latency_ms, 3),
             "error": self.error,
             "job_id": self.job_id,
-            "behaviours": self.behaviours,
+            "behaviours": list(self.behaviours),
         }
 
 
@@ -153,12 +169,40 @@ class Journal:
         with self._lock:
             entry = RequestEntry(
                 self._next(),
-                utc_now(),
+                time.time(),
                 method,
                 path,
                 query,
                 redact_headers(headers),
                 access_token,
+            )
+            self._entries.append(entry)
+        return entry
+
+    def start_scope(self, scope: Scope, wanted: dict[str, str] | None = None) -> RequestEntry:
+        """``start_request`` for an ASGI request scope: its method, path, query and headers,
+        redacted in the same single pass that decodes them (this runs on every API call).
+
+        ``wanted`` (header name → "") gets the first value of each of its headers, unredacted, from
+        that same pass, for a caller that reads them anyway (the fetch endpoint)."""
+        headers: dict[str, str] = {}
+        token: str | None = None
+        for raw_name, raw_value in scope["headers"]:
+            name, kind = _NAMES.get(raw_name) or _learn(raw_name)
+            value = raw_value.decode("latin-1")
+            if wanted is not None and name in wanted and name not in headers:  # its first value
+                wanted[name] = value
+            if kind == _SECRET:
+                value = "***"
+            elif kind == _TOKEN:
+                if token is None:
+                    token = value
+                value = redact_token(value)
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        query = scope.get("query_string", b"").decode("latin-1")
+        with self._lock:
+            entry = RequestEntry(
+                self._next(), time.time(), scope["method"], scope["path"], query, headers, token or ""
             )
             self._entries.append(entry)
         return entry
@@ -224,11 +268,7 @@ class JournalMiddleware:
         if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
             await self.app(scope, receive, send)
             return
-        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
-        token = next((v for k, v in headers if k.lower() == "access_token"), "")
-        entry = self.journal.start_request(
-            scope["method"], scope["path"], scope.get("query_string", b"").decode("latin-1"), headers, token
-        )
+        entry = self.journal.start_scope(scope)
         scope[SCOPE_KEY] = entry
         clock = time.perf_counter()
 

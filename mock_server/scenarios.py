@@ -60,6 +60,10 @@ class Selection:
         return [a.to_json() for a in ((self.api,) if self.api else self.job)]
 
 
+NOTHING = Selection()
+"""No behaviour at all: what nearly every fetch gets."""
+
+
 @dataclass(frozen=True, slots=True)
 class Match:
     access_token: str | None = None
@@ -266,10 +270,12 @@ class ScenarioBook:
         The header and magic values come first; then scenarios in order. An API-level fault ends the
         choice (no job will exist, so later scenarios are not consumed); job-level ones accumulate.
         """
-        fixed = header_behaviours(header) + magic_behaviours(request)
+        fixed = (header_behaviours(header) if header else []) + magic_behaviours(request)
         api = next((a for a in fixed if a.level == "api"), None)
         if api is not None:
             return Selection(api=api)
+        if not self._items:  # the common case, without the lock
+            return Selection(job=tuple(fixed)) if fixed else NOTHING
         with self._lock:
             try:
                 for scenario in self._items:

@@ -83,7 +83,7 @@ class MockState:
         self.waiting: dict[asyncio.Future[None], str] = {}  # api_timeout connections → access token
 
     def caller(self, client_id: str, access_token: str) -> Caller:
-        return Caller(client_id, access_token, _reference(self.settings.token_references, access_token))
+        return _caller(client_id, access_token, self.settings.token_references)
 
     def create_job(
         self, caller: Caller, request: FetchRequest, behaviours: Mapping[str, Mapping[str, Any]] | None = None
@@ -94,7 +94,7 @@ class MockState:
         ``never_complete`` leaves it stalled, and a hold on its access token leaves it held.
         """
         number = next(self._sequence)
-        chosen = {name: dict(params) for name, params in (behaviours or {}).items()}
+        chosen = {name: dict(params) for name, params in behaviours.items()} if behaviours else {}
         delay = Delay.parse(chosen["slow"]["delay"]) if "slow" in chosen else self.settings.delay
         seconds = delay.low if delay.kind == "fixed" else delay.draw(_job_rng(self.settings.seed, number))
         job = Job(
@@ -259,6 +259,13 @@ class MockState:
 
 
 @functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1024)
+def _caller(client_id: str, access_token: str, token_references: tuple[tuple[str, str], ...]) -> Caller:
+    """Callers are immutable and few: made once each, not on every API call."""
+    return Caller(client_id, access_token, _reference(token_references, access_token))
+
+
+@functools.lru_cache(maxsize=1024)
 def _reference(token_references: tuple[tuple[str, str], ...], access_token: str) -> str:
     """The token's ``access_token_reference_id``: configured (``Settings.reference_for``), else
     derived. Looked up once per token rather than hashed again on every API call."""

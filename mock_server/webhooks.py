@@ -19,6 +19,7 @@ from mock_server import faults, generator, payloads
 from mock_server.settings import Settings
 from mock_server.signing import SIGNATURE_HEADER, serialize
 from mock_server.store import Attempt, EventRow, Job, Store, iso_millis, utc_now
+from mock_server.timers import Timetable
 
 if TYPE_CHECKING:
     import httpx
@@ -100,7 +101,7 @@ class Dispatcher:
         self.settings = settings
         self.sender: Sender | None = None
         self.errors: list[BaseException] = []
-        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._timetable: Timetable[Job] = Timetable(self.fire)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._semaphore: asyncio.Semaphore | None = None
         self._running = 0  # jobs fired and not yet completed
@@ -112,22 +113,20 @@ class Dispatcher:
 
     # scheduling
     def schedule(self, job: Job, delay: float | None = None) -> None:
-        """Complete ``job`` after ``delay`` seconds (its own delay by default)."""
-        loop = asyncio.get_running_loop()
-        self.cancel(job.job_id)
+        """Complete ``job`` after ``delay`` seconds (its own delay by default); a job scheduled
+        again keeps only its new time."""
         job.status = "scheduled"
-        self._timers[job.job_id] = loop.call_later(job.delay if delay is None else delay, self.fire, job)
+        self._timetable.add(job.job_id, job, job.delay if delay is None else delay)
 
     def cancel(self, job_id: str) -> bool:
-        timer = self._timers.pop(job_id, None)
-        if timer is not None:
-            timer.cancel()
+        cancelled = self._timetable.cancel(job_id)
+        if cancelled:
             self._made_room()
-        return timer is not None
+        return cancelled
 
     def fire(self, job: Job) -> asyncio.Task[None]:
         """Start completing ``job`` now."""
-        self._timers.pop(job.job_id, None)
+        self._timetable.cancel(job.job_id)
         job.status = "running"
         self._running += 1
         return self.track(self._run(job))
@@ -176,7 +175,7 @@ class Dispatcher:
             self._made_room()
 
     def _unfinished(self) -> int:
-        return len(self._timers) + self._running + self._admitted
+        return len(self._timetable) + self._running + self._admitted
 
     def _made_room(self) -> None:
         """An unfinished job finished or was cancelled: the longest-waiting fetches go ahead."""
@@ -202,7 +201,7 @@ class Dispatcher:
 
     @property
     def pending(self) -> int:
-        return len(self._timers)
+        return len(self._timetable)
 
     # completion
     async def complete(self, job: Job) -> None:
@@ -319,7 +318,7 @@ class Dispatcher:
                 error, retry = str(exc), exc.retryable
         duration = (time.perf_counter() - clock) * 1000
         record = Attempt(number, url, iso_millis(started), duration, status, error, sent, body, delivery)
-        job.attempts.append(record)
+        job.attempts += (record,)
         if self.on_attempt is not None:
             self.on_attempt(job, record)
         log.info(
@@ -336,7 +335,7 @@ class Dispatcher:
     async def drain(self, grace: float) -> list[str]:
         """Shutdown: jobs not yet due never start; running ones (deliveries, retries) get ``grace``
         seconds, then are cancelled. Returns the ids of every job not completed, oldest first."""
-        for job_id in list(self._timers):
+        for job_id in self._timetable.ids():
             self.cancel(job_id)
         tasks = list(self._tasks)
         if tasks:

@@ -115,6 +115,7 @@ def test_appointment_cache_serves_what_fetches_wrote(fake: Fake) -> None:
     first = everything[0]
     assert "note" not in first
     assert "note" in cached(include_note="true")[0]
+    assert "note" not in cached(include_note="")[0]  # an empty parameter is one left out
     for key in ("datetime", "status", "appointment_type", "provider_ehr_id", "location"):
         assert first[key] == delivered[0][key]
     assert all(

@@ -546,7 +546,7 @@ def test_errors_inside_the_server_fail_the_test_that_caused_them(pytester: pytes
     result.assert_outcomes(failed=5, passed=2, errors=1)
     expected = {
         "test_handler_error": [
-            "*mock_server/app.py:* in fetch_appointments",
+            "*mock_server/fetch.py:* in accept",
             "helpers.py:2: RuntimeError",
             "*The above exception was the direct cause of the following exception:*",
             "E*ServerError: cobalt-mock: the fake server raised RuntimeError while the test ran;"
@@ -562,7 +562,7 @@ def test_errors_inside_the_server_fail_the_test_that_caused_them(pytester: pytes
             "E*it raised 1 exception(s) in this test (reported with it):",
             "E*RuntimeError: kaboom inside the fake",
             "*- Captured cobalt-mock server errors call -*",
-            "*mock_server/app.py*in fetch_appointments",
+            "*mock_server/fetch.py*in accept",
             "RuntimeError: kaboom inside the fake",
         ],
         "test_two_errors": [

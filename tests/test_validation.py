@@ -32,6 +32,8 @@ from mock_server.validation import (
     parse_json_body,
     parse_webhook_url,
     plainly_valid,
+    quick_fetch,
+    validate_fetch_body,
 )
 
 
@@ -257,6 +259,8 @@ def test_query_helpers() -> None:
             parse_int_param({"page": bad}, "page", 1, 1, 10)
     assert parse_choice({}, "sort", ("a",)) is None
     assert parse_choice({"sort": "a"}, "sort", ("a",)) == "a"
+    assert parse_choice({"sort": ""}, "sort", ("a",)) is None  # empty is left out (allowEmptyValue)
+    assert parse_int_param({"page": ""}, "page", 1, 1, 10) == 1
     with pytest.raises(ApiError, match="Must be one of: a"):
         parse_choice({"sort": "b"}, "sort", ("a",))
     assert parse_bool_param({"include_note": "true"}, "include_note") is True
@@ -328,3 +332,44 @@ def test_hand_check_takes_every_valid_fixture() -> None:
         body = read_json(path)
         if isinstance(body, dict) and not validator("fetch-request").is_valid(body):
             assert not plainly_valid(body), path.name
+
+
+# The quick path for the two common shapes agrees with the general path wherever it answers.
+
+_NEAR_RANGES = st.builds(
+    lambda start, days, mode, extra: {
+        "start_date": start.isoformat(),
+        "end_date": (start + dt.timedelta(days=days)).isoformat(),
+        **({"search_by": mode} if mode else {}),
+        **extra,
+    },
+    st.dates(max_value=dt.date(9000, 1, 1)),
+    st.integers(-2, 9),
+    st.sampled_from([None, "date_range", "mrn", "provider"]),
+    st.fixed_dictionaries({}, optional={"mrn": _FIELD_VALUES["mrn"], "provider_ids": st.just(["p"])}),
+)
+
+
+@given(st.one_of(_BODIES, _NEAR_RANGES))
+def test_quick_path_agrees_with_the_general_path(body: dict[str, Any]) -> None:
+    quick = quick_fetch(body)
+    if quick is None:
+        return
+    assert quick == validate_fetch_body(body)
+    assert parse_fetch_request(body) == quick
+
+
+def test_quick_path_takes_the_common_shapes_and_leaves_the_rest() -> None:
+    week = {"start_date": "2025-01-06", "end_date": "2025-01-12"}
+    assert quick_fetch(week) == FetchRequest("date_range", dt.date(2025, 1, 6), dt.date(2025, 1, 12))
+    assert quick_fetch({**week, "search_by": "date_range"}) == quick_fetch(week)
+    assert quick_fetch({"search_by": "mrn", "mrn": "12345"}) == FetchRequest("mrn", mrn="12345")
+    for other in [
+        {**week, "end_date": "2025-01-13"},  # 8 days: the general path words the error
+        {**week, "end_date": "2025-01-05"},
+        {**week, "start_date": "2025-02-30"},
+        {**week, "mrn": "1"},  # the documented curl body: accepted, by the general path
+        {"search_by": "mrn", "mrn": ""},
+        {"search_by": "provider", "provider_ids": ["p"], **week},
+    ]:
+        assert quick_fetch(other) is None, other

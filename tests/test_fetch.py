@@ -1,0 +1,128 @@
+"""The fetch endpoint, served in front of Starlette: the same answers and journal either way."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+
+from mock_server.app import create_app
+from mock_server.settings import Settings
+from mock_server.state import MockState
+
+HEADERS = {"client_id": "ci_test", "client_secret": "cs_test", "access_token": "tok_a"}
+WEEK = {"start_date": "2025-01-06", "end_date": "2025-01-12"}
+
+
+def _call(app: Any, requests: list[dict[str, Any]], root_path: str = "") -> list[httpx.Response]:
+    async def go() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app, root_path=root_path)
+        async with httpx.AsyncClient(transport=transport, base_url="http://fake") as client:
+            return [await client.request(**request) for request in requests]
+
+    return asyncio.run(go())
+
+
+def _app() -> tuple[Any, MockState]:
+    app = create_app(Settings().replace(delay=3600, log_level="warning"))
+    return app, app.state.cobalt
+
+
+@pytest.mark.parametrize("root_path", ["", "/api"])
+def test_a_fetch_is_answered_and_journaled_once_on_either_path(root_path: str) -> None:
+    app, state = _app()
+    url = f"{root_path}/v1/appointments/fetch"
+    ok, bad, wrong_type = _call(
+        app,
+        [
+            {"method": "POST", "url": url, "json": WEEK, "headers": HEADERS},
+            {"method": "POST", "url": url, "json": {**WEEK, "end_date": "2025-01-20"}, "headers": HEADERS},
+            {
+                "method": "POST",
+                "url": url,
+                "content": b"{}",
+                "headers": {**HEADERS, "content-type": "text/plain"},
+            },
+        ],
+        root_path,
+    )
+    assert ok.status_code == 202
+    assert ok.headers["content-type"] == "application/json"
+    assert int(ok.headers["content-length"]) == len(ok.content)
+    assert ok.json()["job_id"] in state.store.jobs
+    assert bad.json() == {"success": False, "message": "Date range cannot exceed 7 days."}
+    assert (wrong_type.status_code, wrong_type.json()["message"]) == (
+        415,
+        "Content-Type must be application/json.",
+    )
+    entries = state.journal.entries(kind="request")
+    assert [(e.path, e.status) for e in entries] == [(url, 202), (url, 400), (url, 415)]
+    first = entries[0]
+    assert first.job_id == ok.json()["job_id"]
+    assert first.headers["client_secret"] == "***"
+    assert first.headers["access_token"] == "***"  # shorter than 12: nothing of it is shown
+    assert first.access_token == "tok_a"
+    assert bytes(first.body) == httpx.Request("POST", "/", json=WEEK).content
+    assert first.duration_ms is not None
+
+
+def test_the_first_of_repeated_auth_headers_counts() -> None:
+    app, state = _app()
+    raw = [("client_id", ""), ("client_id", "ci_late"), ("client_secret", "cs"), ("access_token", "tok_a")]
+    (response,) = _call(
+        app, [{"method": "POST", "url": "/v1/appointments/fetch", "json": WEEK, "headers": raw}]
+    )
+    assert (response.status_code, response.json()["message"]) == (
+        401,
+        "Missing required header(s): client_id",
+    )
+    (entry,) = state.journal.entries()
+    assert entry.headers["client_id"] == ", ci_late"  # the journal keeps both
+
+
+def test_other_methods_on_the_fetch_path_go_through_starlette() -> None:
+    app, _ = _app()
+    (response,) = _call(app, [{"method": "GET", "url": "/v1/appointments/fetch", "headers": HEADERS}])
+    assert (response.status_code, response.headers["allow"]) == (405, "POST")
+
+
+def test_a_client_gone_mid_body_is_journaled_as_499_and_a_bug_as_500() -> None:
+    app, state = _app()
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/appointments/fetch",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"content-type", b"application/json"),
+            *((k.encode(), v.encode()) for k, v in HEADERS.items()),
+        ],
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def hang_up() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("kaboom")
+
+    async def body() -> dict[str, Any]:
+        return {"type": "http.request", "body": b'{"search_by": "mrn", "mrn": "1"}'}
+
+    async def go() -> None:
+        await app(dict(scope), hang_up, send)
+        state.create_job = boom  # type: ignore[method-assign]
+        await app(dict(scope), body, send)
+
+    asyncio.run(go())
+    assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [499, 500]
+    gone, failed = state.journal.entries()
+    assert (gone.status, gone.error) == (499, None)
+    assert (failed.status, failed.error) == (500, "RuntimeError: kaboom")
+    assert [str(e) for e in state.errors] == ["kaboom"]
