@@ -200,14 +200,20 @@ def _settle(sink: Process, quiet: float = 0.3, limit: float = 60.0) -> int:
     return last
 
 
+LATENCY_RATE = 1_000
+"""Jobs/s offered by the 32 clients of the target row (see ``bench.latency``): a load the fake
+carries with room to spare, as a latency is measured; flat out, the wait is the queue."""
+
+
 def latency(plan: Plan) -> dict[str, object]:
-    """POST → verified delivery at delay 0, one client per connection awaiting each webhook."""
+    """POST → verified delivery at delay 0, one client per connection awaiting each webhook: one
+    client flat out, 32 at ``LATENCY_RATE`` jobs/s, and 32 flat out (saturated)."""
     out: dict[str, object] = {}
     with running(("fake", fake_command("--delay", "0"), True)) as (fake,):
-        for connections in (1, 32):
+        for key, connections, rate in (("c1", 1, 0), ("c32_rate", 32, LATENCY_RATE), ("c32", 32, 0)):
             command = [sys.executable, "-m", "bench.latency", fake.url, "--connections", str(connections)]
             command += ["--seconds", str(plan.seconds), "--warmup", str(min(1.0, plan.seconds))]
-            out[f"c{connections}"] = _json_of(command, plan.seconds + 60)
+            out[key] = _json_of([*command, "--rate", str(rate)], plan.seconds + 60)
     return out
 
 

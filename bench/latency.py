@@ -3,7 +3,13 @@
 One process holds both ends, so both timestamps come from one clock: a verifying sink (registered
 with ``POST /v1/webhook``) and ``--connections`` clients, each looping "POST an MRN fetch, wait until
 its webhook has arrived and its signature verified". Prints one JSON object.
-``python -m bench.latency FAKE_URL --connections 32 --seconds 5``.
+``python -m bench.latency FAKE_URL --connections 32 --seconds 5 [--rate 1000]``.
+
+Without ``--rate`` the clients go as fast as they can (closed loop): the fake is saturated and each
+client's wait is mostly the others' jobs ahead of its own (p50 ≈ connections ÷ throughput). With
+``--rate`` the clients together start that many jobs a second, evenly spaced, and a job's latency
+counts from when it was due to start, so a client held up by a slow answer is not excused for the
+jobs it could not send meanwhile (no coordinated omission): the latency of a fake under that load.
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ from bench.client import Connection, bodies, percentile, request_bytes
 from bench.sink import Sink, run
 
 
-async def probe(fake: str, connections: int, seconds: float, warmup: float) -> dict[str, object]:
+async def probe(
+    fake: str, connections: int, seconds: float, warmup: float, rate: float = 0.0
+) -> dict[str, object]:
     loop = asyncio.get_running_loop()
     arrived: dict[str, tuple[float, bool]] = {}
     waiting: dict[str, asyncio.Future[None]] = {}
@@ -47,8 +55,18 @@ async def probe(fake: str, connections: int, seconds: float, warmup: float) -> d
         nonlocal invalid, lost
         source = bodies("mrn", f"p{index}-{int(start * 1000)}")
         conn = await Connection.open(fake)
+        interval = connections / rate if rate else 0.0
+        due = start + interval * index / connections  # the clients' turns spread evenly
         try:
-            while (sent := time.perf_counter()) < deadline:
+            while True:
+                if rate:
+                    if (wait := due - time.perf_counter()) > 0:
+                        await asyncio.sleep(wait)
+                    sent, due = due, due + interval
+                else:
+                    sent = time.perf_counter()
+                if sent >= deadline:
+                    break
                 status, body = await conn.send(request_bytes(host, path, next(source)))
                 if status != 202:
                     raise RuntimeError(f"fetch answered {status}: {body[:200]!r}")
@@ -76,6 +94,7 @@ async def probe(fake: str, connections: int, seconds: float, warmup: float) -> d
     ordered = sorted(latencies)
     return {
         "connections": connections,
+        "rate": rate,
         "deliveries": len(ordered),
         "jobs_per_s": len(ordered) / elapsed,
         "p50_ms": percentile(ordered, 0.50) * 1000,
@@ -122,10 +141,11 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--rate", type=float, default=0.0, help="jobs/s from all clients (0: flat out)")
     args = parser.parse_args()
 
     async def go() -> None:
-        result = await probe(args.fake, args.connections, args.seconds, args.warmup)
+        result = await probe(args.fake, args.connections, args.seconds, args.warmup, args.rate)
         print(orjson.dumps(result).decode(), flush=True)
 
     run(go)

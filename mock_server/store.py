@@ -56,13 +56,22 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+# ``isoformat`` rather than ``strftime``: the same text for every date the fake makes, in a tenth of
+# the time (formatting was a large part of each delivery's cost).
+
+
 def iso_seconds(moment: dt.datetime) -> str:
     """``2023-10-28T11:00:00Z``: the documented webhook ``timestamp`` form."""
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if moment.tzinfo is not dt.UTC:
+        moment = moment.astimezone(dt.UTC)
+    return moment.isoformat(timespec="seconds")[:-6] + "Z"  # without its "+00:00"
 
 
 def iso_millis(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    """``2023-10-28T11:00:00.123Z``."""
+    if moment.tzinfo is not dt.UTC:
+        moment = moment.astimezone(dt.UTC)
+    return moment.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 @dataclass(slots=True)
@@ -296,17 +305,25 @@ class Store:
         self.cache = AppointmentCache(max_cached_appointments)
         # Lets other threads (tests, the pytest plugin) await a job without polling.
         self.changed = threading.Condition()
+        self._waiters = 0
 
     def notify(self) -> None:
-        with self.changed:
-            self.changed.notify_all()
+        # Only when someone waits: a waiter counts itself in, under the lock, before it first checks
+        # what it waits for, so one counted after this read sees the change that came before it.
+        if self._waiters:
+            with self.changed:
+                self.changed.notify_all()
 
     def wait_for_job(self, job_id: str, timeout: float = 5.0) -> Job:
         """Block until ``job_id`` has finished every delivery attempt (call from outside the loop)."""
         with self.changed:
-            done = self.changed.wait_for(
-                lambda: (job := self.jobs.get(job_id)) is not None and job.status == "completed", timeout
-            )
+            self._waiters += 1
+            try:
+                done = self.changed.wait_for(
+                    lambda: (job := self.jobs.get(job_id)) is not None and job.status == "completed", timeout
+                )
+            finally:
+                self._waiters -= 1
         job = self.jobs.get(job_id)
         if not done or job is None:
             state = "unknown" if job is None else job.status

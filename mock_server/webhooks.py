@@ -240,7 +240,10 @@ class Dispatcher:
             await self.gate.wait(job)
             headers = self.headers_for(job, body)
             for delivery in range(1, faults.deliveries(job) + 1):
-                await asyncio.gather(*(self.deliver(job, row, body, headers, delivery) for row in rows))
+                if len(rows) == 1:  # the usual case, without gather's future and task per URL
+                    await self.deliver(job, rows[0], body, headers, delivery)
+                else:
+                    await asyncio.gather(*(self.deliver(job, row, body, headers, delivery) for row in rows))
         job.status = "completed"
         self.gate.passed(job)
         self.store.notify()

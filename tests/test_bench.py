@@ -46,6 +46,7 @@ def test_every_cell_has_its_rows() -> None:
         "delivered": {"bare_c32": load, "fake_c32": load, "jobs_per_s": 50.0},
         "latency": {
             "c1": {"p50_ms": 1.0, "p99_ms": 2.0, "jobs_per_s": 9.0},
+            "c32_rate": {"p50_ms": 1.0, "p99_ms": 4.0, "jobs_per_s": 999.0, "rate": 1000.0},
             "c32": {"p50_ms": 3.0, "p99_ms": 9.0, "jobs_per_s": 9.0},
         },
         "sender": {k: {"cpu_us_per_post": 10.0, "posts_per_s_64": 100.0} for k in ("httpx", "keepalive")},
@@ -69,6 +70,14 @@ def test_every_cell_has_its_rows() -> None:
     table = report.render(results, meta)
     assert table.count("\n| ") >= 15
     assert "| fetch req/s, 32 conn (webhooks deferred) | 100 | 100 | 1.00× | ≥ 0.8× | met |" in table
+    rated = (
+        "| POST → verified delivery p50 / p99 ms, 32 conn at 1,000 jobs/s (999 done/s) | — | 1.00 / 4.00 |"
+    )
+    assert f"{rated}  | ≤ 3 / ≤ 15 | met |" in table
+    assert (
+        "32 conn, flat out (saturated: the wait is the queue) (9 done/s) | — | 3.00 / 9.00 |  |  |  |"
+        in table
+    )
 
 
 def test_wrk_output_is_read() -> None:

@@ -126,3 +126,15 @@ def test_a_client_gone_mid_body_is_journaled_as_499_and_a_bug_as_500() -> None:
     assert (gone.status, gone.error) == (499, None)
     assert (failed.status, failed.error) == (500, "RuntimeError: kaboom")
     assert [str(e) for e in state.errors] == ["kaboom"]
+
+
+def test_the_configured_api_latency_delays_a_fetch_and_is_journaled() -> None:
+    app = create_app(Settings().replace(delay=3600, log_level="warning", api_latency=0.02))
+    (response,) = _call(
+        app, [{"method": "POST", "url": "/v1/appointments/fetch", "json": WEEK, "headers": HEADERS}]
+    )
+    assert response.status_code == 202
+    (entry,) = app.state.cobalt.journal.entries()
+    assert entry.latency_ms == 20
+    assert entry.duration_ms is not None
+    assert entry.duration_ms >= 20

@@ -1,0 +1,62 @@
+"""The read deadline ``cobalt-mock serve`` adds to uvicorn's HTTP protocol."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from mock_server.app import create_app
+from mock_server.protocol import http_protocol
+from mock_server.server import ServerThread
+from mock_server.settings import Settings
+
+READ_TIMEOUT = 0.3
+HEALTH = b"GET /_mock/health HTTP/1.1\r\nhost: x\r\n\r\n"
+
+
+@pytest.fixture
+def address() -> Iterator[tuple[str, int]]:
+    settings = Settings().replace(log_level="warning", api_latency=2 * READ_TIMEOUT)
+    with ServerThread(create_app(settings), http=http_protocol(READ_TIMEOUT)) as thread:
+        yield thread.host, thread.port
+
+
+def _answer_then_close(sock: socket.socket) -> tuple[bytes, float]:
+    """Everything the server sends until it hangs up, and when it hung up (awaited, not slept)."""
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received, time.monotonic()
+
+
+def test_an_idle_keep_alive_connection_is_closed_a_read_timeout_after_its_last_answer(
+    address: tuple[str, int],
+) -> None:
+    with socket.create_connection(address, timeout=10) as sock:
+        time.sleep(0.05)  # the answer moves the deadline past the timer set at connection
+        sock.sendall(HEALTH)  # the control plane: answered at once (no api_latency)
+        sent = time.monotonic()
+        received, closed = _answer_then_close(sock)
+    assert received.startswith(b"HTTP/1.1 200 ")
+    assert READ_TIMEOUT * 0.9 <= closed - sent < 5
+
+
+def test_an_answer_slower_than_the_deadline_is_not_cut_off(address: tuple[str, int]) -> None:
+    with socket.create_connection(address, timeout=10) as sock:
+        sock.sendall(HEALTH.replace(b"/_mock/health", b"/v1/webhook"))  # journaled: api_latency applies
+        sent = time.monotonic()
+        received, closed = _answer_then_close(sock)
+    assert received.startswith(b"HTTP/1.1 401 ")  # answered after 0.6 s, past the 0.3 s deadline
+    assert 2 * READ_TIMEOUT + READ_TIMEOUT * 0.9 <= closed - sent < 5  # then a new deadline ran
+
+
+def test_a_request_trickling_in_is_closed_at_the_deadline(address: tuple[str, int]) -> None:
+    with socket.create_connection(address, timeout=10) as sock:
+        opened = time.monotonic()
+        sock.sendall(b"GET /_mock/health HTTP/1.1\r\n")  # and never the rest
+        received, closed = _answer_then_close(sock)
+    assert received == b""
+    assert READ_TIMEOUT * 0.9 <= closed - opened < 5
