@@ -108,7 +108,7 @@ def build_data(clinic: generator.Clinic, job: Job) -> tuple[dict[str, Any], list
             data["appointments"] = pad(data["appointments"], count, "ehr_appointment_id")
         else:
             cached = pad(cached, count, "id", "ehr_appointment_id")
-            data["appointments"] = [generator.range_item(a) for a in cached]
+            data["appointments"] = generator.range_items(cached)
         data["appointment_count"] = len(data["appointments"])
     return data, cached
 

@@ -75,11 +75,10 @@ class KeepAliveSender:
         if target is None:
             return await self.fallback(url, body, headers, timeout)
         host, port, head = target
-        lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        lines = "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
         data = b"%scontent-length: %d\r\n%s\r\n%s" % (head, len(body), lines.encode("latin-1"), body)
         try:
-            async with asyncio.timeout(timeout):
-                return await self._exchange(host, port, data)
+            return await self._exchange(host, port, data, timeout)
         except TimeoutError:
             raise DeliveryFailed(f"timed out after {timeout:g}s", retryable=False) from None
         except DeliveryFailed:
@@ -87,21 +86,31 @@ class KeepAliveSender:
         except Exception as exc:  # the contract: a status or DeliveryFailed, whatever the socket did
             raise DeliveryFailed(f"{type(exc).__name__}: {exc}".rstrip(": "), retryable=True) from None
 
-    async def _exchange(self, host: str, port: int, data: bytes) -> int:
+    async def _exchange(self, host: str, port: int, data: bytes, timeout: float) -> int:
+        """Connect if no idle connection is left, send, read the answer: all within ``timeout``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         key = (host, port)
         connection = self._checkout(key)
         if connection is None:
             try:
-                _, connection = await asyncio.get_running_loop().create_connection(_Connection, host, port)
+                async with asyncio.timeout_at(deadline):
+                    _, connection = await loop.create_connection(_Connection, host, port)
             except TimeoutError:
                 raise  # a timeout, however it comes, is not retried
             except OSError as exc:
                 raise DeliveryFailed(f"ConnectError: {exc}", retryable=True) from None
+        # A plain timer on the answer's future, not ``asyncio.timeout``: the same deadline at a
+        # fraction of the cost, on every delivery.
+        answer = connection.send(data)
+        timer = loop.call_at(deadline, _time_out, answer)
         try:
-            status = await connection.send(data)
+            status = await answer
         except BaseException:
             connection.abort()
             raise
+        finally:
+            timer.cancel()
         if connection.reusable:
             self._checkin(key, connection)
         else:
@@ -130,6 +139,11 @@ class KeepAliveSender:
                 connection.abort()
         self._idle.clear()
         await self.fallback.aclose()
+
+
+def _time_out(answer: asyncio.Future[int]) -> None:
+    if not answer.done():
+        answer.set_exception(TimeoutError())
 
 
 class _Connection(asyncio.Protocol):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any
 
 from mock_server import generator
@@ -28,7 +29,7 @@ def build_data(clinic: generator.Clinic, job: Job) -> tuple[dict[str, Any], list
     appointments = generator.appointments_in_range(
         clinic, request.start_date, request.end_date, request.provider_ids or None
     )
-    items = [generator.range_item(a) for a in appointments]
+    items = generator.range_items(appointments)
     data = {
         "success": True,
         "appointment_count": len(items),
@@ -58,8 +59,23 @@ def envelope(job: Job, data: dict[str, Any], now: dt.datetime, event_id: str | N
         "id": event_id or new_id("evt_"),
         "access_token_reference_id": job.reference_id,
         "job_id": job.job_id,
-        "timestamp": iso_seconds(now),
+        "timestamp": _timestamp(now),
         "type": EVENT_TYPE,
         "action": "sync",
         "data": data,
     }
+
+
+_last_timestamp: tuple[float, str] = (math.nan, "")
+
+
+def _timestamp(now: dt.datetime) -> str:
+    """``iso_seconds(now)``, formatted once per second: jobs completing in the same second share it
+    (formatting a datetime costs more than the rest of the envelope)."""
+    global _last_timestamp
+    second = math.floor(now.timestamp())
+    cached_second, text = _last_timestamp
+    if second != cached_second:
+        text = iso_seconds(now)
+        _last_timestamp = (second, text)
+    return text

@@ -11,13 +11,14 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import functools
-import hashlib
 import itertools
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from mock_server.stable import stable_seed
 
 PATIENT_POOL_SIZE = 300
 
@@ -107,24 +108,6 @@ class Clinic:
     """Front-desk staff as ``"Last, First"``: who booked an appointment (``created_by``)."""
     opens_at: int
     """Weekday opening time, minutes after local midnight; the day lasts nine hours with lunch."""
-
-
-def stable_digest(*parts: object, size: int = 16) -> bytes:
-    """A digest of ``parts`` that is the same in every process (unlike ``hash()``).
-
-    Each part is length-prefixed, so ``("ab", "c")`` and ``("a", "bc")`` differ; lone surrogates in
-    arbitrary strings are encoded rather than rejected.
-    """
-    h = hashlib.blake2b(digest_size=size, person=b"cobalt-mock")
-    for part in parts:
-        raw = str(part).encode("utf-8", "surrogatepass")
-        h.update(len(raw).to_bytes(8, "big"))
-        h.update(raw)
-    return h.digest()
-
-
-def stable_seed(*parts: object) -> int:
-    return int.from_bytes(stable_digest(*parts), "big")
 
 
 @functools.cache
@@ -266,25 +249,30 @@ def find_provider(clinic: Clinic, ehr_id: str) -> Provider:
 LUNCH = (720, 780)
 DAY_LENGTH = 540
 SATURDAY_HOURS = (540, 720)
-HHMM = tuple(f"{m // 60:02d}:{m % 60:02d}" for m in range(1440))
 _PROCEDURAL = frozenset({"Dermatology", "Orthopedics", "Obstetrics & Gynecology", "Gastroenterology"})
 
 
-def weekday_sessions(clinic: Clinic) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Morning and afternoon bookable hours ``(start, end)`` around the lunch break."""
-    return (clinic.opens_at, LUNCH[0]), (LUNCH[1], clinic.opens_at + DAY_LENGTH)
+def weekday_sessions(opens_at: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Morning and afternoon bookable hours ``(start, end)`` around the lunch break, for a clinic
+    opening ``opens_at`` minutes after midnight."""
+    return (opens_at, LUNCH[0]), (LUNCH[1], opens_at + DAY_LENGTH)
 
 
-@dataclass(frozen=True, slots=True)
 class Profile:
-    """How one provider works: stable per (seed, token, provider), roster member or not."""
+    """How one provider works: stable per (seed, token, provider), roster member or not.
 
-    fill: float
-    """Share of bookable time that is booked on an average weekday."""
-    saturdays: bool
-    home: str
-    """The location the provider usually works at."""
-    procedural: bool
+    ``fill``: the share of bookable time booked on an average weekday; ``saturdays``: whether they
+    work some Saturdays; ``home``: the location they usually work at; ``procedural``: a specialty
+    with procedures. (A plain class: a frozen dataclass costs ~1 ms of import time.)
+    """
+
+    __slots__ = ("fill", "home", "procedural", "saturdays")
+
+    def __init__(self, fill: float, saturdays: bool, home: str, procedural: bool) -> None:
+        self.fill = fill
+        self.saturdays = saturdays
+        self.home = home
+        self.procedural = procedural
 
 
 def profile_for(clinic: Clinic, provider: Provider) -> Profile:
@@ -303,42 +291,3 @@ def _profile(
         home=rng.choice(locations),
         procedural=specialty in _PROCEDURAL,
     )
-
-
-@functools.lru_cache(maxsize=16384)
-def _day_clock(zone_key: str, ordinal: int) -> tuple[str, int | None]:
-    """The day as ``YYYY-MM-DD`` and the zone's UTC offset in minutes, None if it changes that day."""
-    d = date.fromordinal(ordinal)
-    zone = ZoneInfo(zone_key)
-    first = _offset_minutes(datetime(d.year, d.month, d.day, 0, 0, tzinfo=zone))
-    last = _offset_minutes(datetime(d.year, d.month, d.day, 23, 59, tzinfo=zone))
-    return d.isoformat(), first if first == last else None
-
-
-def _offset_minutes(moment: datetime) -> int:
-    offset = moment.utcoffset()
-    assert offset is not None
-    # Historic local mean time has offsets in seconds; the wire format only carries minutes.
-    return round(offset.total_seconds() / 60)
-
-
-def local_time(zone_key: str, ordinal: int, second: int, fraction: str = "") -> tuple[str, int]:
-    """``2025-01-15T10:00:00-05:00`` for ``second`` after local midnight, and the offset in minutes.
-
-    DST-correct: the offset is the zone's at that local moment. ``fraction`` is ``""`` or ``".000"``.
-    """
-    text, offset = _day_clock(zone_key, ordinal)
-    if offset is None:
-        d = date.fromordinal(ordinal)
-        hour, rest = divmod(second, 3600)
-        local = datetime(d.year, d.month, d.day, hour, rest // 60, tzinfo=ZoneInfo(zone_key))
-        offset = _offset_minutes(local)
-    clock = HHMM[second // 60]
-    return f"{text}T{clock}:{second % 60:02d}{fraction}{_offset_text(offset)}", offset
-
-
-@functools.lru_cache(maxsize=256)
-def _offset_text(minutes: int) -> str:
-    sign = "-" if minutes < 0 else "+"
-    hours, mins = divmod(abs(minutes), 60)
-    return f"{sign}{hours:02d}:{mins:02d}"

@@ -23,7 +23,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mock_server import generator, resources
+from mock_server import generator, resources, stable
 from mock_server.errors import ConfigError
 from mock_server.generator import (
     Clinic,
@@ -32,6 +32,7 @@ from mock_server.generator import (
     find_provider,
     mrn_history,
     range_item,
+    range_items,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -192,10 +193,22 @@ def test_find_provider_synthesizes_unknown_ids_stably(ehr_id: str) -> None:
     assert find_provider(clinic_for(7, "tok_other"), ehr_id) != provider
 
 
+def test_stable_digest_continues_from_a_shared_prefix() -> None:
+    prefix = stable.stable_hasher("day", 7, "tok")
+    h = prefix.copy()
+    stable.add_part(h, "prov_1")
+    stable.add_part(h, "2025-01-13")
+    assert h.digest() == stable.stable_digest("day", 7, "tok", "prov_1", "2025-01-13")
+    assert prefix.digest() == stable.stable_digest("day", 7, "tok")  # the prefix is left as it was
+    assert stable.stable_digest("ab", "c") != stable.stable_digest("a", "bc")
+    stream = stable.stable_stream("mrn", 7, "tok")
+    assert stream.copy().digest(64)[:16] == stream.copy().digest(16)  # a longer read extends a shorter
+
+
 def test_public_surface() -> None:
     assert sorted(generator.__all__) == [
         "Clinic", "Provider", "appointments_in_range", "clinic_for", "find_provider", "mrn_history",
-        "range_item",
+        "range_item", "range_items",
     ]  # fmt: skip
 
 
@@ -381,10 +394,12 @@ def test_results_are_sorted_by_instant_then_provider() -> None:
 
 
 def test_range_item_is_the_webhook_projection() -> None:
-    for a in appointments_in_range(NY, *WEEK):
+    appointments = appointments_in_range(NY, *WEEK)
+    for a in appointments:
         item = range_item(a)
         assert list(item) == RANGE_KEYS
         assert item == {k: a[k] for k in RANGE_KEYS}
+    assert range_items(appointments) == [range_item(a) for a in appointments]
 
 
 def test_empty_range_when_end_precedes_start() -> None:

@@ -60,3 +60,20 @@ def test_verify_raw_and_reserialized() -> None:
     pretty = json.dumps(payload, indent=2).encode()
     assert not verify(SECRET, pretty, sig)
     assert verify_parsed(SECRET, json.loads(pretty), sig)
+
+
+@given(st.text().filter(lambda s: not any("\ud800" <= c <= "\udfff" for c in s)), st.binary(max_size=300))
+def test_signature_is_hmac_sha256_for_any_secret_and_body(secret: str, body: bytes) -> None:
+    # Empty, short, non-ASCII and longer-than-a-block (64 bytes, hashed first) secrets alike.
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    assert sign(secret, body) == expected
+    assert sign(secret, body) == expected  # signing again is unaffected by the first signature
+
+
+def test_signatures_by_interleaved_secrets_do_not_mix() -> None:
+    secrets = ["", "k", "é" * 40, "x" * 64, "y" * 65, "z" * 500]
+    bodies = [b"", b"{}", b"a" * 1000]
+    for _ in range(2):
+        for secret in secrets:
+            for body in bodies:
+                assert sign(secret, body) == hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
