@@ -1,112 +1,38 @@
 """The engine behind the pytest plugin: one fake and receiver per session, a clean handle per test.
 
-``CobaltMockServer`` runs the fake (uvicorn in a thread on a pre-bound port) and a
-``WebhookReceiver``; ``CobaltMock`` is what a test uses. Kept apart from ``pytest_plugin`` (the
-hooks and fixtures) the way pytest-httpserver keeps its engine apart from its glue. Only the standard
-library, pytest and ``mock_server.settings`` load at import; the server's dependencies load when a
-server starts.
+``CobaltMockServer`` (``mock_server.session``) runs the fake (uvicorn in a thread on a pre-bound
+port) and a ``WebhookReceiver``; ``CobaltMock`` is what a test uses, with what its waits check and
+explain in ``mock_server.waiting``. Kept apart from ``pytest_plugin`` (the hooks and fixtures) the
+way pytest-httpserver keeps its engine apart from its glue. Only the standard library, pytest and
+``mock_server.settings`` load at import; the server's dependencies load when a server starts.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Coroutine, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from mock_server.errors import CobaltMockError
+from mock_server.onloop import OnTheLoop, ServerError
+from mock_server.session import CobaltMockServer
 from mock_server.settings import Settings
 
 if TYPE_CHECKING:
-    import datetime as dt
-
-    import httpx
-    from starlette.applications import Starlette
-
     from mock_server.receiver import Delivery, WebhookReceiver
-    from mock_server.server import ServerThread
-    from mock_server.state import MockState
     from mock_server.store import Job
 
 __all__ = ["CobaltMock", "CobaltMockServer", "ServerError"]
 
-T = TypeVar("T")
 MARKER = "cobalt_mock"
 DEFAULT_HEADERS = {"client_id": "ci_test", "client_secret": "cs_test", "access_token": "test-access-token"}
 DEFAULT_FETCH = {"start_date": "2025-01-06", "end_date": "2025-01-12"}
-LOOP_TIMEOUT = 30.0
-
-
-class ServerError(CobaltMockError):
-    """The fake raised inside its thread during a test; the server's traceback is its cause."""
-
-
-# -- the session's server ----------------------------------------------------------------------
-
-
-class CobaltMockServer:
-    """One fake (uvicorn in a thread) and one ``WebhookReceiver``, with the session's settings."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.startup_seconds = 0.0
-        self.app: Starlette | None = None
-        self.thread: ServerThread | None = None
-        self.receiver: WebhookReceiver | None = None
-        self._http: httpx.Client | None = None
-
-    def start(self) -> None:
-        from mock_server.app import create_app
-        from mock_server.receiver import WebhookReceiver
-        from mock_server.server import ServerThread
-
-        s = self.settings
-        self.app = create_app(s)
-        self.thread = ServerThread(self.app, s.host, s.port, log_level=s.log_level)
-        self.thread.start()
-        # Loopback whatever the fake binds: the fake delivers from this machine.
-        self.receiver = WebhookReceiver(secret=s.webhook_secret)
-        self.receiver.start()
-
-    def stop(self) -> None:
-        """Stop the fake, then the receiver (once the fake's keep-alive connections to it are gone)."""
-        thread, receiver, http = self.thread, self.receiver, self._http
-        self.thread = self.receiver = self._http = None
-        try:
-            if thread is not None:
-                thread.stop()
-        finally:
-            if http is not None:
-                http.close()
-            if receiver is not None:
-                receiver.stop()
-
-    @property
-    def state(self) -> MockState:
-        assert self.app is not None, "the cobalt-mock server has not started"
-        state: MockState = self.app.state.cobalt
-        return state
-
-    @property
-    def url(self) -> str:
-        assert self.thread is not None, "the cobalt-mock server has not started"
-        return self.thread.url
-
-    @property
-    def http(self) -> httpx.Client:
-        """An httpx client for the fake (no proxies from the environment: it is on loopback)."""
-        if self._http is None:
-            import httpx
-
-            self._http = httpx.Client(base_url=self.url, timeout=10, trust_env=False)
-        return self._http
 
 
 # -- the per-test handle -----------------------------------------------------------------------
 
 
-class CobaltMock:
+class CobaltMock(OnTheLoop):
     """What a test uses: the fake's URLs and credentials, its webhooks, jobs and events."""
 
     def __init__(self, server: CobaltMockServer, settings: Settings) -> None:
@@ -143,45 +69,7 @@ class CobaltMock:
             self._reported = 0
             state.store.webhooks.register(self.receiver.url + "/")
 
-    # errors raised inside the server
-
-    @property
-    def errors(self) -> list[BaseException]:
-        """Exceptions the fake raised during this test (handlers' 500s, failed jobs)."""
-        return list(self.state.errors)
-
-    def _new_errors(self) -> list[BaseException]:
-        errors = self.state.errors[self._reported :]
-        self._reported += len(errors)
-        return errors
-
-    def raise_errors(self, when: str) -> None:
-        __tracebackhide__ = True
-        errors = self._new_errors()
-        if len(errors) == 1:
-            raise ServerError(
-                f"cobalt-mock: the fake server raised {type(errors[0]).__name__} {when}; "
-                "its traceback is above"
-            ) from errors[0]
-        if errors:
-            raise ServerError(
-                f"cobalt-mock: the fake server raised {len(errors)} exceptions {when}; see above"
-            ) from BaseExceptionGroup("exceptions inside the cobalt-mock server", errors)
-
-    def report_errors(self, item: pytest.Item) -> None:
-        import traceback
-
-        errors = self._new_errors()
-        if errors:
-            text = "\n".join("".join(traceback.format_exception(e)) for e in errors)
-            item.add_report_section("call", "cobalt-mock server errors", text)
-
     # where and who
-
-    @property
-    def state(self) -> MockState:
-        """The fake's ``MockState`` (for what the handle does not offer)."""
-        return self.server.state
 
     @property
     def settings(self) -> Settings:
@@ -262,26 +150,9 @@ class CobaltMock:
 
     def _verified(self, delivery: Delivery, verify: bool) -> Delivery:
         __tracebackhide__ = True
-        from mock_server.signing import SIGNATURE_HEADER, verify_parsed
-        from mock_server.signing import verify as matches
+        from mock_server import waiting
 
-        if delivery.signature_valid:
-            return delivery
-        hooks = self.state.store.webhooks  # the secret may have been rotated since the test began
-        secrets = [hooks.secret]
-        if hooks.previous_secret and hooks.previous_valid_until and hooks.previous_valid_until > _now():
-            secrets.append(hooks.previous_secret)
-        signature = delivery.headers.get(SIGNATURE_HEADER, "")
-        if any(matches(secret, delivery.body, signature) for secret in secrets):
-            parsed = any(verify_parsed(s, delivery.payload, signature) for s in secrets)
-            return dataclasses.replace(delivery, signature_valid=True, reserialized_valid=parsed)
-        if verify:
-            raise AssertionError(
-                f"The webhook for job {delivery.job_id!r} arrived, but its signature does not match "
-                f"the webhook secret: {delivery.describe()}.\nIf the test asked for a bad signature "
-                "(the bad_signature behaviour), call wait_for_webhook(..., verify=False)."
-            )
-        return delivery
+        return waiting.verified(self.state, delivery, verify)
 
     def wait_for_job(self, job_id: str, timeout: float = 5.0) -> Job:
         """Block until the job has made every delivery attempt (to whatever URLs are registered)."""
@@ -293,27 +164,9 @@ class CobaltMock:
 
     def explain(self, job_id: str) -> str:
         """What the fake knows about ``job_id``: for failure messages."""
-        return self._call(self._explain, job_id)
+        from mock_server import waiting
 
-    def _explain(self, job_id: str) -> str:
-        state = self.state
-        job = state.store.job(job_id)
-        lines = ["The fake's side:"]
-        if job is None:
-            known = ", ".join(state.store.jobs) or "none"
-            lines.append(f"  it has no job {job_id!r} (jobs in this test: {known}).")
-        else:
-            lines.append(f"  job {job_id} is {job.status}{_status_hint(job)}.")
-            lines.extend(
-                f"  attempt {a.attempt} to {a.url}: {a.status_code if a.error is None else a.error}"
-                for a in job.attempts
-            )
-        urls = state.store.webhooks.urls()
-        lines.append(f"  webhooks registered: {', '.join(urls) or 'none'}.")
-        if state.errors:
-            lines.append(f"  it raised {len(state.errors)} exception(s) in this test (reported with it):")
-            lines.extend(f"    {type(e).__name__}: {e}" for e in state.errors)
-        return "\n".join(lines)
+        return self._call(waiting.explain, self.state, job_id)
 
     @property
     def deliveries(self) -> list[Delivery]:
@@ -399,43 +252,5 @@ class CobaltMock:
         """Recorded webhook events (one per URL), oldest first, as ``GET /v1/webhook-events`` shows them."""
         return self._call(lambda: [row.to_json() for row in self.state.store.find_events(job_id=job_id)])
 
-    # the server's event loop
-
-    def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """``fn`` on the fake's loop, which owns its state; returns its result."""
-
-        async def run() -> T:
-            return fn(*args, **kwargs)
-
-        return self._await(run())
-
-    def _await(self, coro: Coroutine[Any, Any, T]) -> T:
-        import asyncio
-
-        loop = self.state.loop
-        if loop is None or loop.is_closed():
-            coro.close()
-            raise CobaltMockError("the cobalt-mock server is not running")
-        return asyncio.run_coroutine_threadsafe(coro, loop).result(LOOP_TIMEOUT)
-
     def __repr__(self) -> str:
         return f"<CobaltMock {self.url} delay={self.settings.delay} seed={self.settings.seed}>"
-
-
-def _status_hint(job: Job) -> str:
-    if job.status == "scheduled":
-        left = (job.due_at - _now()).total_seconds()
-        return f", due in {left:.2f}s (delay {job.delay:g}s; @pytest.mark.{MARKER}(delay=0) makes it 0)"
-    if job.status == "held":
-        return ", held: its access token is on hold until released"
-    if job.status == "stalled":
-        return ", stalled by the never_complete behaviour"
-    if job.status == "completed" and not job.attempts:
-        return ", but no webhook URL was registered when it completed"
-    return ""
-
-
-def _now() -> dt.datetime:
-    from mock_server.store import utc_now
-
-    return utc_now()

@@ -13,7 +13,6 @@ import re
 import socket
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 MAX_LINE_BYTES = 64 * 1024
 MAX_HEADERS = 100
@@ -40,14 +39,20 @@ class EndOfStream(BadRequest):
         super().__init__("connection closed in the middle of a request")
 
 
-@dataclass
 class Request:
-    method: str
-    target: str
-    headers: dict[str, str]
-    body: bytes
-    keep_alive: bool
-    http10: bool
+    """One request as read. A plain class: a dataclass costs the fixture's cold start ~0.5 ms."""
+
+    __slots__ = ("body", "headers", "http10", "keep_alive", "method", "target")
+
+    def __init__(
+        self, method: str, target: str, headers: dict[str, str], body: bytes, keep_alive: bool, http10: bool
+    ) -> None:
+        self.method = method
+        self.target = target
+        self.headers = headers
+        self.body = body
+        self.keep_alive = keep_alive
+        self.http10 = http10
 
 
 async def read_request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Request | None:

@@ -72,6 +72,8 @@ def test_importing_the_plugin_loads_nothing_heavy() -> None:
         "mock_server",
         "mock_server.errors",
         "mock_server.harness",
+        "mock_server.onloop",
+        "mock_server.session",
         "mock_server.settings",
         "mock_server.pytest_plugin",
     }
@@ -509,6 +511,12 @@ def test_errors_inside_the_server_fail_the_test_that_caused_them(pytester: pytes
             monkeypatch.setattr(cobalt_mock.state, "create_job", boom)
             assert post(cobalt_mock).status_code == 500
 
+        def test_route_error(cobalt_mock, monkeypatch):
+            # Starlette's routes: the error is logged after the 500 is sent, while the test goes on.
+            monkeypatch.setattr(cobalt_mock.state.store, "find_events", boom)
+            url = cobalt_mock.base_url + "/webhook-events"
+            assert httpx.get(url, headers=cobalt_mock.headers).status_code == 500
+
         def test_job_error(cobalt_mock, monkeypatch):
             monkeypatch.setattr(mock_server.generator, "clinic_for", boom)
             webhook = cobalt_mock.wait_for_webhook(cobalt_mock.fetch())
@@ -543,7 +551,7 @@ def test_errors_inside_the_server_fail_the_test_that_caused_them(pytester: pytes
         helpers="def boom(*args, **kwargs):\n    raise RuntimeError('kaboom inside the fake')\n",
     )
     result = pytester.runpytest()
-    result.assert_outcomes(failed=5, passed=2, errors=1)
+    result.assert_outcomes(failed=6, passed=2, errors=1)
     expected = {
         "test_handler_error": [
             "*mock_server/fetch.py:* in accept",
@@ -551,6 +559,11 @@ def test_errors_inside_the_server_fail_the_test_that_caused_them(pytester: pytes
             "*The above exception was the direct cause of the following exception:*",
             "E*ServerError: cobalt-mock: the fake server raised RuntimeError while the test ran;"
             " its traceback is above",
+        ],
+        "test_route_error": [
+            "*mock_server/app.py:* in list_webhook_events",
+            "helpers.py:2: RuntimeError",
+            "E*ServerError: cobalt-mock: the fake server raised RuntimeError while the test ran*",
         ],
         "test_job_error": [
             "*mock_server/webhooks.py:*",
