@@ -19,15 +19,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Iterable
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from starlette.types import Receive
 
-from mock_server import generator, payloads
+from mock_server import payloads
 from mock_server.behaviours import Applied
 from mock_server.errors import ApiError
 from mock_server.signing import sign
 from mock_server.store import Job, WebhookRegistry, utc_now
+
+if TYPE_CHECKING:
+    from mock_server.generator import Clinic
 
 MSG_429 = "Too many requests. Please retry later."
 MSG_500 = "Internal server error."
@@ -91,7 +94,7 @@ def _resolve(future: asyncio.Future[None]) -> None:
 # Job level: the result
 
 
-def build_data(clinic: generator.Clinic, job: Job) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def build_data(clinic: Clinic, job: Job) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The webhook ``data`` and the cached appointments for ``job``, shaped by its behaviours."""
     chosen = job.behaviours
     if "ehr_failure" in chosen:
@@ -108,6 +111,8 @@ def build_data(clinic: generator.Clinic, job: Job) -> tuple[dict[str, Any], list
             data["appointments"] = pad(data["appointments"], count, "ehr_appointment_id")
         else:
             cached = pad(cached, count, "id", "ehr_appointment_id")
+            from mock_server import generator  # loaded with the first completed job, not at start
+
             data["appointments"] = generator.range_items(cached)
         data["appointment_count"] = len(data["appointments"])
     return data, cached

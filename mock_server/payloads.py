@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mock_server import generator
 from mock_server.store import EVENT_TYPE, Job, iso_seconds, new_id
 
+if TYPE_CHECKING:
+    from mock_server.generator import Clinic
 
-def build_data(clinic: generator.Clinic, job: Job) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+
+def build_data(clinic: Clinic, job: Job) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """``data`` for a successful fetch, and the rich appointments it puts in the cache (if any)."""
+    from mock_server import generator  # loaded with the first completed job, not at start
+
     request = job.request
     if request.search_by == "mrn":
         assert request.mrn is not None

@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from mock_server import faults, generator, payloads
+from mock_server import faults, payloads
 from mock_server.settings import Settings
 from mock_server.signing import SIGNATURE_HEADER, serialize
 from mock_server.store import Attempt, EventRow, Job, Store, iso_millis, utc_now
@@ -207,6 +207,8 @@ class Dispatcher:
     async def complete(self, job: Job) -> None:
         settings = self.settings()
         try:
+            from mock_server import generator  # Faker and the tables: loaded with the first job
+
             clinic = generator.clinic_for(settings.seed, job.access_token, settings.timezone)
             data, cached = faults.build_data(clinic, job)
         except Exception as exc:  # a generator bug must not lose the job: report it, send a failure
