@@ -200,7 +200,7 @@ def parse_params(spec: BehaviourSpec, given: object) -> dict[str, Any]:
     return params
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # few instances: slots=True would only slow the import (it builds the class twice)
 class Applied:
     """A behaviour chosen for one request, and where it came from (a scenario id, header, mrn, ...)."""
 

@@ -42,7 +42,7 @@ from mock_server.validation import SEARCH_MODES, FetchRequest
 MAX_SCENARIOS = 1000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # few instances: no slots (they cost the import a second class)
 class Selection:
     """What a fetch request gets: at most one API-level fault, else the job-level behaviours."""
 
@@ -64,7 +64,7 @@ NOTHING = Selection()
 """No behaviour at all: what nearly every fetch gets."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Match:
     access_token: str | None = None
     search_by: str | None = None

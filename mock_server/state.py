@@ -42,7 +42,7 @@ FIXED_AT_START = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # one per client: no slots (they cost the import a second class)
 class Caller:
     """Who made an API call: the three auth headers (access token empty for webhook calls)."""
 

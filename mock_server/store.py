@@ -195,7 +195,7 @@ class EventRow:
         }
 
 
-@dataclass(slots=True)
+@dataclass  # a handful: no slots (they cost the import a second class)
 class Webhook:
     id: str
     url: str
