@@ -45,8 +45,8 @@ app = Starlette(
 def uvicorn_options() -> dict[str, object]:
     """The serving stack both servers use: httptools and uvloop where installed, no access log.
 
-    ``cobalt-mock serve`` passes the same limits (keep-alive 5 s, 4096 connections) and leaves
-    ``http``/``loop`` on ``auto``, which picks the same two when they are installed.
+    ``cobalt-mock serve`` passes the same limits (keep-alive 5 s, 4096 connections, no WebSockets)
+    and leaves ``http``/``loop`` on ``auto``, which picks the same two when they are installed.
     """
     options: dict[str, object] = {
         "log_level": "warning",
@@ -54,6 +54,7 @@ def uvicorn_options() -> dict[str, object]:
         "timeout_keep_alive": 5,
         "limit_concurrency": 4096,
         "timeout_graceful_shutdown": 5,
+        "ws": "none",
     }
     try:
         import httptools  # noqa: F401

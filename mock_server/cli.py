@@ -136,6 +136,7 @@ def serve(settings: Settings) -> int:
     config = uvicorn.Config(
         create_app(settings),
         http=http_protocol(settings.read_timeout),
+        ws="none",  # no WebSocket routes; "auto" would import `websockets` where installed
         log_level=settings.log_level,
         log_config=_log_config(settings.log_level),
         timeout_graceful_shutdown=math.ceil(settings.shutdown_grace),

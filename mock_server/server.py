@@ -143,6 +143,8 @@ class ServerThread:
                 "lifespan": "on",
                 "loop": "auto",
                 "http": "auto",
+                # No WebSocket routes: where `websockets` is installed, "auto" would import it at start.
+                "ws": "none",
                 # Leave the host process's logging alone: records propagate to the root logger,
                 # where pytest shows them with the failing test, instead of uvicorn's dictConfig.
                 "log_config": None,
