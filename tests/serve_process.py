@@ -35,8 +35,10 @@ class ServeProcess:
         ]
         for reader in self._readers:
             reader.start()
-        self.signalled_at: float | None = None
-        self.exit_seconds: float | None = None
+        self.signalled_at: float | None = None  # the first signal
+        self.last_signalled_at: float | None = None
+        self.exit_seconds: float | None = None  # from the first signal to the exit
+        self.last_signal_exit_seconds: float | None = None  # from the last signal to the exit
         try:
             self.banner = self.wait_for_line("listening on ", stream="out")
         except BaseException:
@@ -63,15 +65,19 @@ class ServeProcess:
         return line
 
     def send(self, sig: int = signal.SIGTERM) -> None:
+        self.last_signalled_at = time.monotonic()
         if self.signalled_at is None:
-            self.signalled_at = time.monotonic()
+            self.signalled_at = self.last_signalled_at
         self.proc.send_signal(sig)
 
     def wait(self, timeout: float = 30) -> int:
-        """The exit code, once the process and its output are done; ``exit_seconds`` since the signal."""
+        """The exit code, once the process and its output are done; ``exit_seconds`` since the first
+        signal, ``last_signal_exit_seconds`` since the last."""
         code = self.proc.wait(timeout)
-        if self.signalled_at is not None:
-            self.exit_seconds = time.monotonic() - self.signalled_at
+        exited = time.monotonic()
+        if self.signalled_at is not None and self.last_signalled_at is not None:
+            self.exit_seconds = exited - self.signalled_at
+            self.last_signal_exit_seconds = exited - self.last_signalled_at
         self._finish()
         return code
 

@@ -108,16 +108,21 @@ def test_deliveries_still_running_after_the_grace_period_are_cut_off_and_reporte
 def test_a_second_signal_exits_at_once_with_code_1(
     serve_process: type[ServeProcess], receiver: WebhookReceiver
 ) -> None:
-    receiver.default = Behaviour.slow(30)
-    fake = serve_process("--delay", "0", "--shutdown-grace", "30", "--webhook-url", receiver.url)
+    # The delivery outlasts every timeout and the grace is a minute: a fake that ignored the second
+    # signal would still be draining when `wait` gives up (30 s), and would then exit 0.
+    receiver.default = Behaviour.slow(300)
+    fake = serve_process(
+        *("--delay", "0", "--shutdown-grace", "60", "--webhook-timeout", "300"),
+        *("--webhook-url", receiver.url),
+    )
     job_id = fetch(fake.url, "1")
-    receiver.wait_for(lambda d: d.job_id == job_id)
+    receiver.wait_for(lambda d: d.job_id == job_id, timeout=30)  # the server's first job: it may be slow
     fake.send(signal.SIGTERM)
     fake.wait_for_line("shutting down")
 
     fake.send(signal.SIGINT)
 
     assert fake.wait() == 1
-    assert fake.exit_seconds is not None
-    assert fake.exit_seconds < 3  # not the 30 s grace
+    assert fake.last_signal_exit_seconds is not None
+    assert fake.last_signal_exit_seconds < 10  # at once (~10 ms), not after the 60 s grace
     assert "cobalt-mock: second signal, exiting now" in fake.stderr
