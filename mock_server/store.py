@@ -7,71 +7,41 @@ finished: nothing the fake has accepted is ever dropped before its event is reco
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import os
-import secrets
-import string
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from mock_server.cache import AppointmentCache
+from mock_server.hooks import Webhook, WebhookRegistry
+from mock_server.ids import iso_millis, iso_seconds, new_id, reference_id_for, utc_now
 from mock_server.validation import FetchRequest
 
+# Kept importable from here, where they lived first (ids, hooks and the cache have their own modules).
+__all__ = [
+    "EVENT_TYPE",
+    "AppointmentCache",
+    "Attempt",
+    "DeliveryStatus",
+    "EventRow",
+    "Job",
+    "JobStatus",
+    "Store",
+    "Webhook",
+    "WebhookRegistry",
+    "iso_millis",
+    "iso_seconds",
+    "new_id",
+    "reference_id_for",
+    "utc_now",
+]
+
 EVENT_TYPE = "appointment.live_fetch_completed"
-_BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 
 # "held": waiting for /_mock/jobs/release; "stalled": a never_complete job, finished only on demand.
 JobStatus = Literal["scheduled", "held", "stalled", "running", "completed"]
 DeliveryStatus = Literal["pending", "success", "failed"]
-
-
-def _base62(data: bytes, length: int) -> str:
-    number = int.from_bytes(data, "big")
-    chars = []
-    for _ in range(length):
-        number, digit = divmod(number, 62)
-        chars.append(_BASE62[digit])
-    return "".join(chars)
-
-
-# Random byte → base62 character. 256 is not a multiple of 62, so "0"-"7" come up 5/256 of the time
-# instead of 4/256: no matter for ids, which need only be unique (22 characters: ~130 random bits)
-# and shaped like Cobalt's; one C call instead of 22 big-integer divisions per fetch.
-_BYTE_TO_BASE62 = bytes(ord(_BASE62[b % 62]) for b in range(256))
-
-
-def new_id(prefix: str) -> str:
-    """``job_…``/``evt_…``: 22 random base62 characters, the shape of Cobalt's documented ids."""
-    return prefix + os.urandom(22).translate(_BYTE_TO_BASE62).decode("ascii")
-
-
-def reference_id_for(access_token: str) -> str:
-    """The default ``access_token_reference_id``: stable for a token, never revealing it."""
-    return "user_" + _base62(hashlib.blake2b(access_token.encode("utf-8", "surrogatepass")).digest(), 22)
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-# ``isoformat`` rather than ``strftime``: the same text for every date the fake makes, in a tenth of
-# the time (formatting was a large part of each delivery's cost).
-
-
-def iso_seconds(moment: dt.datetime) -> str:
-    """``2023-10-28T11:00:00Z``: the documented webhook ``timestamp`` form."""
-    if moment.tzinfo is not dt.UTC:
-        moment = moment.astimezone(dt.UTC)
-    return moment.isoformat(timespec="seconds")[:-6] + "Z"  # without its "+00:00"
-
-
-def iso_millis(moment: dt.datetime) -> str:
-    """``2023-10-28T11:00:00.123Z``."""
-    if moment.tzinfo is not dt.UTC:
-        moment = moment.astimezone(dt.UTC)
-    return moment.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 @dataclass(slots=True)
@@ -193,96 +163,6 @@ class EventRow:
             "job_id": self.job_id,
             "access_token_reference_id": self.reference_id,
         }
-
-
-@dataclass  # a handful: no slots (they cost the import a second class)
-class Webhook:
-    id: str
-    url: str
-
-    def to_json(self) -> dict[str, str]:
-        return {"id": self.id, "url": self.url}
-
-
-class WebhookRegistry:
-    """Registered URLs and the signing secret (one per account, as Cobalt's guide describes)."""
-
-    ROTATION_GRACE = dt.timedelta(hours=24)
-
-    def __init__(self, secret: str, urls: Iterable[str] = ()) -> None:
-        self.secret = secret
-        self.previous_secret: str | None = None
-        self.previous_valid_until: dt.datetime | None = None
-        self._hooks: dict[str, Webhook] = {}
-        for url in urls:
-            self.register(url)
-
-    def register(self, url: str) -> Webhook:
-        """Idempotent: registering a URL twice keeps one registration (one delivery per event)."""
-        for hook in self._hooks.values():
-            if hook.url == url:
-                return hook
-        hook = Webhook(new_id("wh_"), url)
-        self._hooks[hook.id] = hook
-        return hook
-
-    def remove(self, hook_id: str) -> bool:
-        return self._hooks.pop(hook_id, None) is not None
-
-    def rotate(self, now: dt.datetime) -> str:
-        self.previous_secret = self.secret
-        self.previous_valid_until = now + self.ROTATION_GRACE
-        self.secret = "whsec_" + secrets.token_hex(16)
-        return self.secret
-
-    def __iter__(self) -> Iterator[Webhook]:
-        return iter(list(self._hooks.values()))
-
-    def __len__(self) -> int:
-        return len(self._hooks)
-
-    def __contains__(self, hook_id: object) -> bool:
-        return hook_id in self._hooks
-
-    def urls(self) -> list[str]:
-        return [hook.url for hook in self._hooks.values()]
-
-
-class AppointmentCache:
-    """What date-range and provider fetches wrote, per access token; bounded, oldest out first."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._items: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
-
-    def put(self, access_token: str, appointments: Iterable[dict[str, Any]]) -> None:
-        for appointment in appointments:
-            key = (access_token, appointment["id"])
-            self._items[key] = appointment
-            self._items.move_to_end(key)
-        while len(self._items) > self.limit:
-            self._items.popitem(last=False)
-
-    def query(self, access_token: str, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
-        """Cached appointments whose local date (the clinic's) lies in ``start..end``."""
-        low, high = start.isoformat(), end.isoformat()
-        found = [
-            appt
-            for (token, _), appt in self._items.items()
-            if token == access_token and low <= appt["datetime"][:10] <= high
-        ]
-        found.sort(key=lambda a: (a["datetime"], a["provider_ehr_id"]))
-        return found
-
-    def clear(self, access_token: str | None = None) -> None:
-        if access_token is None:
-            self._items.clear()
-            return
-        for key in [k for k in self._items if k[0] == access_token]:
-            del self._items[key]
-
-    def __len__(self) -> int:
-        return len(self._items)
 
 
 class Store:
