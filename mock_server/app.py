@@ -28,6 +28,7 @@ from mock_server.errors import ApiError
 from mock_server.fetch import FETCH_PATH, MSG_CLIENT_GONE, FetchEndpoint, is_fetch
 from mock_server.journal import JournalMiddleware
 from mock_server.keepalive import KeepAliveSender
+from mock_server.senders import HttpxSender
 from mock_server.settings import Settings
 from mock_server.state import Caller, MockState
 from mock_server.store import utc_now
@@ -39,7 +40,6 @@ from mock_server.validation import (
     parse_int_param,
     parse_webhook_url,
 )
-from mock_server.webhooks import HttpxSender
 
 if TYPE_CHECKING:
     import httpx

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mock_server import __version__
-from mock_server.webhooks import DeliveryFailed, HttpxSender
+from mock_server.senders import DeliveryFailed, HttpxSender
 
 try:
     import httptools
