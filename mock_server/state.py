@@ -258,17 +258,15 @@ class MockState:
         return done.result(timeout=30)
 
 
-@functools.lru_cache(maxsize=4096)
 @functools.lru_cache(maxsize=1024)
 def _caller(client_id: str, access_token: str, token_references: tuple[tuple[str, str], ...]) -> Caller:
     """Callers are immutable and few: made once each, not on every API call."""
     return Caller(client_id, access_token, _reference(token_references, access_token))
 
 
-@functools.lru_cache(maxsize=1024)
 def _reference(token_references: tuple[tuple[str, str], ...], access_token: str) -> str:
     """The token's ``access_token_reference_id``: configured (``Settings.reference_for``), else
-    derived. Looked up once per token rather than hashed again on every API call."""
+    derived (once per token: ``_caller`` is cached)."""
     return dict(token_references).get(access_token) or reference_id_for(access_token)
 
 
