@@ -40,9 +40,18 @@ _PLAIN, _SECRET, _TOKEN = 0, 1, 2
 _NAMES: dict[bytes, tuple[str, int]] = {}  # raw header name → (lower-case name, kind): seen before
 
 
+def _kind(name: str) -> int:
+    """How the journal keeps a (lower-case) header's value: as it is, hidden, or as a token."""
+    return _SECRET if name in _SECRET_HEADERS else _TOKEN if name == "access_token" else _PLAIN
+
+
+def _shown(kind: int, value: str) -> str:
+    return "***" if kind == _SECRET else redact_token(value) if kind == _TOKEN else value
+
+
 def _learn(raw_name: bytes) -> tuple[str, int]:
     name = raw_name.decode("latin-1").lower()
-    known = (name, _SECRET if name in _SECRET_HEADERS else _TOKEN if name == "access_token" else _PLAIN)
+    known = (name, _kind(name))
     if len(_NAMES) < 1024:  # clients send few distinct names; a flood of new ones is not remembered
         _NAMES[raw_name] = known
     return known
@@ -56,11 +65,8 @@ def redact_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, value in headers:
         name = name.lower()
-        if name in _SECRET_HEADERS:
-            value = "***"
-        elif name == "access_token":
-            value = redact_token(value)
-        out[name] = f"{out[name]}, {value}" if name in out else value
+        shown = _shown(_kind(name), value)
+        out[name] = f"{out[name]}, {shown}" if name in out else shown
     return out
 
 
@@ -192,13 +198,10 @@ class Journal:
             value = raw_value.decode("latin-1")
             if wanted is not None and name in wanted and name not in headers:  # its first value
                 wanted[name] = value
-            if kind == _SECRET:
-                value = "***"
-            elif kind == _TOKEN:
-                if token is None:
-                    token = value
-                value = redact_token(value)
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+            if kind == _TOKEN and token is None:
+                token = value
+            shown = _shown(kind, value)
+            headers[name] = f"{headers[name]}, {shown}" if name in headers else shown
         query = scope.get("query_string", b"").decode("latin-1")
         with self._lock:
             entry = RequestEntry(
