@@ -14,8 +14,6 @@ import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
-import orjson
-
 HEADERS = {
     "content-type": "application/json",
     "client_id": "ci_bench",
@@ -124,13 +122,9 @@ def main() -> None:
     parser.add_argument("--body", choices=("week", "mrn"), default="week")
     parser.add_argument("--limit", type=int, default=None, help="stop after this many requests")
     args = parser.parse_args()
-    from bench.sink import run
+    from bench.sink import print_result
 
-    async def go() -> None:
-        result = await load(args.url, args.connections, args.seconds, args.body, args.limit)
-        print(orjson.dumps(result).decode(), flush=True)
-
-    run(go)
+    print_result(lambda: load(args.url, args.connections, args.seconds, args.body, args.limit))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from bench.client import Connection, bodies, percentile, request_bytes
-from bench.sink import Sink, run
+from bench.sink import Sink, print_result
 
 
 async def probe(
@@ -144,11 +144,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=0.0, help="jobs/s from all clients (0: flat out)")
     args = parser.parse_args()
 
-    async def go() -> None:
-        result = await probe(args.fake, args.connections, args.seconds, args.warmup, args.rate)
-        print(orjson.dumps(result).decode(), flush=True)
-
-    run(go)
+    print_result(lambda: probe(args.fake, args.connections, args.seconds, args.warmup, args.rate))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from bench.sink import run
+from bench.sink import print_result
 from mock_server.keepalive import KeepAliveSender
 from mock_server.signing import sign
 from mock_server.webhooks import HttpxSender
@@ -62,10 +62,7 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=2000)
     args = parser.parse_args()
 
-    async def go() -> None:
-        print(orjson.dumps(await compare(args.sink, args.secret, args.posts)).decode(), flush=True)
-
-    run(go)
+    print_result(lambda: compare(args.sink, args.secret, args.posts))
 
 
 if __name__ == "__main__":

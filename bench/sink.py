@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import httptools
 import orjson
@@ -111,6 +111,16 @@ async def serve(secret: str, port: int) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     server.close()
+
+
+def print_result(measure: Callable[[], Awaitable[object]]) -> None:
+    """Run ``measure()`` (on uvloop, see ``run``) and print its result as one JSON line: how the
+    bench's child processes answer."""
+
+    async def go() -> None:
+        print(orjson.dumps(await measure()).decode(), flush=True)
+
+    run(go)
 
 
 def run(coro_main: Callable[[], object]) -> None:
