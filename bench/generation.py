@@ -16,10 +16,10 @@ import time
 
 import orjson
 
-from mock_server import generator, payloads
+from mock_server.data import generator
+from mock_server.model import payloads
+from mock_server.model.jobs import FetchRequest, Job
 from mock_server.signing import serialize, sign
-from mock_server.store import Job
-from mock_server.validation import FetchRequest
 
 PROVIDERS = 10
 FIRST_MONDAY = dt.date(2025, 1, 6)

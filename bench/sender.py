@@ -15,9 +15,9 @@ from typing import Any
 import orjson
 
 from bench.sink import print_result
-from mock_server.keepalive import KeepAliveSender
+from mock_server.delivery.keepalive import KeepAliveSender
+from mock_server.delivery.senders import HttpxSender
 from mock_server.signing import sign
-from mock_server.webhooks import HttpxSender
 
 BODY = orjson.dumps({"job_id": "job_bench", "data": {"appointments": ["x" * 40] * 45}})
 

@@ -32,7 +32,10 @@ def clean_env() -> dict[str, str]:
 
 def cache_bytecode() -> None:
     """Import what the servers and the fixture import once, so their caches exist before timing."""
-    modules = "mock_server.cli, mock_server.app, mock_server.control, mock_server.harness, bench.bare_app"
+    modules = (
+        "mock_server.cli, mock_server.api.app, mock_server.api.control, mock_server.testing.handle, "
+        "bench.bare_app"
+    )
     subprocess.run([sys.executable, "-c", f"import {modules}"], cwd=ROOT, env=clean_env(), check=True)
 
 

@@ -23,11 +23,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contract_tests.checks import ACCEPTED_MESSAGE, SIGNATURE_HEADER
 from contract_tests.target import FAKE_SETTINGS, FakeTarget
-from mock_server.app import create_app
+from mock_server.api.app import create_app
+from mock_server.api.validation import MSG_RANGE_TOO_LONG
+from mock_server.delivery.senders import DeliveryFailed
 from mock_server.settings import Settings
 from mock_server.signing import sign
-from mock_server.validation import MSG_RANGE_TOO_LONG
-from mock_server.webhooks import DeliveryFailed
 
 SECRET = "whsec_contract_mutant_secret"
 

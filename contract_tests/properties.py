@@ -21,9 +21,7 @@ from hypothesis import strategies as st
 from contract_tests import checks, strategies
 from contract_tests.strategies import Invalid
 from contract_tests.target import FakeTarget, Target, Webhook
-from mock_server.receiver import Behaviour, Delivery
-from mock_server.resources import data_dir, read_json
-from mock_server.validation import (
+from mock_server.api.validation import (
     MSG_END_BEFORE_START,
     MSG_INVALID_DATE,
     MSG_NOT_JSON,
@@ -34,6 +32,8 @@ from mock_server.validation import (
     MSG_RANGE_TOO_LONG,
     MSG_SEARCH_BY,
 )
+from mock_server.resources import data_dir, read_json
+from mock_server.testing.receiver import Behaviour, Delivery
 
 Property = Callable[[], None]
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from mock_server.validation import (
+from mock_server.api.validation import (
     KNOWN_FIELDS,
     MAX_PROVIDERS,
     MAX_RANGE_DAYS,
@@ -33,8 +33,8 @@ from mock_server.validation import (
     MSG_PROVIDERS_ONE_DAY,
     MSG_RANGE_TOO_LONG,
     MSG_SEARCH_BY,
-    SEARCH_MODES,
 )
+from mock_server.model.jobs import SEARCH_MODES
 
 MODES = SEARCH_MODES
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")

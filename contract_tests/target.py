@@ -20,10 +20,10 @@ from typing import Any, Self
 
 import httpx
 
-from mock_server.app import create_app
-from mock_server.receiver import Delivery, WebhookReceiver
-from mock_server.server import ServerThread
+from mock_server.api.app import create_app
 from mock_server.settings import Settings
+from mock_server.testing.receiver import Delivery, WebhookReceiver
+from mock_server.testing.server import ServerThread
 
 EVENT_TYPE = "appointment.live_fetch_completed"
 AUTH_NAMES = ("client_id", "client_secret", "access_token")

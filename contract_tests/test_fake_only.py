@@ -9,7 +9,7 @@ from hypothesis import settings
 
 from contract_tests import properties
 from contract_tests.target import FakeTarget, PollingTarget, start_fake
-from mock_server.receiver import Behaviour
+from mock_server.testing.receiver import Behaviour
 
 pytestmark = pytest.mark.fake_only
 

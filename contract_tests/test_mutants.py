@@ -17,7 +17,7 @@ from hypothesis import Phase, settings
 
 from contract_tests import mutants, properties
 from contract_tests.target import FakeTarget
-from mock_server.receiver import Behaviour
+from mock_server.testing.receiver import Behaviour
 
 pytestmark = pytest.mark.fake_only
 

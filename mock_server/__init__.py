@@ -15,9 +15,9 @@ _EXPORTS = {
     "ApiError": "mock_server.errors",
     "CobaltMockError": "mock_server.errors",
     "ConfigError": "mock_server.errors",
-    "MockClient": "mock_server.client",
+    "MockClient": "mock_server.testing.client",
     "Settings": "mock_server.settings",
-    "create_app": "mock_server.app",
+    "create_app": "mock_server.api.app",
 }
 
 __all__ = [
@@ -31,10 +31,10 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from mock_server.app import create_app
-    from mock_server.client import MockClient
+    from mock_server.api.app import create_app
     from mock_server.errors import ApiError, CobaltMockError, ConfigError
     from mock_server.settings import Settings
+    from mock_server.testing.client import MockClient
 
 
 def __getattr__(name: str) -> Any:

@@ -110,9 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def serve(settings: Settings) -> int:
     import uvicorn
 
-    from mock_server.app import create_app
-    from mock_server.protocol import http_protocol
-    from mock_server.server import bind_socket, format_url
+    from mock_server.api.app import create_app
+    from mock_server.api.serving import bind_socket, format_url, http_protocol
 
     sock = bind_socket(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
@@ -254,9 +253,9 @@ def check_webhook(file: Path, secret: str | None, signature: str | None) -> int:
     """Exit 0 when the body fits a webhook schema (and the signature verifies, if given), else 1."""
     from jsonschema.exceptions import best_match
 
+    from mock_server.api.validation import parse_json_body
     from mock_server.resources import validator
     from mock_server.signing import verify, verify_parsed
-    from mock_server.validation import parse_json_body
 
     raw = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
     try:
@@ -284,7 +283,7 @@ def check_webhook(file: Path, secret: str | None, signature: str | None) -> int:
 
 def receive(host: str, port: int, secret: str | None, status: int) -> int:
     """Run a ``WebhookReceiver`` in the foreground, printing each delivery until SIGINT/SIGTERM."""
-    from mock_server.receiver import Behaviour, WebhookReceiver, WebhookTimeout
+    from mock_server.testing.receiver import Behaviour, WebhookReceiver, WebhookTimeout
 
     secret = secret or Settings.from_env().webhook_secret  # the fake's secret, as `serve` uses it
     receiver = WebhookReceiver(secret, host=host, port=port)

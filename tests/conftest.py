@@ -12,10 +12,10 @@ import jsonschema  # noqa: F401 - see below
 import pytest
 import referencing  # noqa: F401 - see below
 
-from mock_server.app import create_app
-from mock_server.receiver import WebhookReceiver
-from mock_server.server import ServerThread
+from mock_server.api.app import create_app
 from mock_server.settings import DEFAULT_WEBHOOK_SECRET, Settings
+from mock_server.testing.receiver import WebhookReceiver
+from mock_server.testing.server import ServerThread
 
 # pytester's in-process runs drop the modules first imported inside them. The fake imports these
 # lazily and caches objects made from them (validators, the schema registry, exception maps), so

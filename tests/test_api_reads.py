@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
-from mock_server.receiver import WebhookReceiver
 from mock_server.settings import DEFAULT_WEBHOOK_SECRET
 from mock_server.signing import verify
+from mock_server.testing.receiver import WebhookReceiver
 from tests.conftest import WEEK, Fake
 from tests.test_app import error
 

@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
-from mock_server.receiver import WebhookReceiver
 from mock_server.resources import data_dir, read_json
 from mock_server.settings import DEFAULT_WEBHOOK_SECRET
 from mock_server.signing import verify, verify_parsed
+from mock_server.testing.receiver import WebhookReceiver
 from tests.conftest import HEADERS, WEEK, Fake
 
 JOB_ID = re.compile(r"^job_[0-9A-Za-z]{22}$")
@@ -268,7 +268,7 @@ def deliveries_for(receiver: WebhookReceiver, job_id: str, count: int) -> list[A
 def test_retried_once_on_5xx_and_429(
     serve: Callable[..., Fake], receiver: WebhookReceiver, status: int
 ) -> None:
-    from mock_server.receiver import Behaviour
+    from mock_server.testing.receiver import Behaviour
 
     fake = serve(retry_delay=0.05)
     fake.register(receiver.url)
@@ -286,7 +286,7 @@ def test_retried_once_on_5xx_and_429(
 
 
 def test_not_retried_on_400(fake: Fake, receiver: WebhookReceiver) -> None:
-    from mock_server.receiver import Behaviour
+    from mock_server.testing.receiver import Behaviour
 
     fake.register(receiver.url)
     receiver.respond_with(Behaviour.status(400))
@@ -298,7 +298,7 @@ def test_not_retried_on_400(fake: Fake, receiver: WebhookReceiver) -> None:
 
 
 def test_not_retried_on_timeout(serve: Callable[..., Fake], receiver: WebhookReceiver) -> None:
-    from mock_server.receiver import Behaviour
+    from mock_server.testing.receiver import Behaviour
 
     fake = serve(webhook_timeout=0.2, retry_delay=0.01)
     fake.register(receiver.url)
@@ -311,7 +311,7 @@ def test_not_retried_on_timeout(serve: Callable[..., Fake], receiver: WebhookRec
 
 
 def test_retried_on_closed_connection(serve: Callable[..., Fake], receiver: WebhookReceiver) -> None:
-    from mock_server.receiver import Behaviour
+    from mock_server.testing.receiver import Behaviour
 
     fake = serve(retry_delay=0.01)
     fake.register(receiver.url)
@@ -323,7 +323,7 @@ def test_retried_on_closed_connection(serve: Callable[..., Fake], receiver: Webh
 
 
 def test_retried_on_connection_refused(serve: Callable[..., Fake]) -> None:
-    from mock_server.server import bind_socket
+    from mock_server.api.serving import bind_socket
 
     sock = bind_socket()  # a port nobody answers on: bound, then closed
     port = sock.getsockname()[1]

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from mock_server.behaviours import (
+from mock_server.errors import ConfigError
+from mock_server.model.behaviours import (
     API_BEHAVIOURS,
     BEHAVIOURS,
     behaviour,
@@ -17,8 +18,7 @@ from mock_server.behaviours import (
     parse_magic,
     parse_params,
 )
-from mock_server.errors import ConfigError
-from mock_server.validation import FetchRequest
+from mock_server.model.jobs import FetchRequest
 
 DAY = dt.date(2025, 1, 6)
 

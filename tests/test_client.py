@@ -8,9 +8,9 @@ import httpx
 import pytest
 
 import mock_server
-from mock_server.client import MockClient, MockClientError
 from mock_server.errors import CobaltMockError
-from mock_server.receiver import WebhookReceiver
+from mock_server.testing.client import MockClient, MockClientError
+from mock_server.testing.receiver import WebhookReceiver
 from tests.conftest import Fake
 
 

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from mock_server.receiver import WebhookReceiver
 from mock_server.settings import DEFAULT_WEBHOOK_SECRET
+from mock_server.testing.receiver import WebhookReceiver
 from tests.conftest import HEADERS, WEEK, Fake
 
 TOKEN_B = {**HEADERS, "access_token": "tok_b"}

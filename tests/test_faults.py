@@ -16,15 +16,16 @@ from typing import Any
 import httpx
 import pytest
 
-from mock_server import faults, resources
-from mock_server.behaviours import BEHAVIOURS, Applied
-from mock_server.client import MockClient
+from mock_server import resources
 from mock_server.errors import ApiError
-from mock_server.receiver import WebhookReceiver
+from mock_server.model import faults
+from mock_server.model.behaviours import BEHAVIOURS, Applied
+from mock_server.model.hooks import WebhookRegistry
+from mock_server.model.jobs import FetchRequest, Job
 from mock_server.settings import DEFAULT_WEBHOOK_SECRET
 from mock_server.signing import sign, verify
-from mock_server.store import Job, WebhookRegistry
-from mock_server.validation import FetchRequest
+from mock_server.testing.client import MockClient
+from mock_server.testing.receiver import WebhookReceiver
 from tests.conftest import WEEK, Fake
 
 TRIGGERS = ("control", "header", "mrn", "provider")

@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from mock_server.app import create_app
+from mock_server.api.app import create_app
+from mock_server.model.state import MockState
 from mock_server.settings import Settings
-from mock_server.state import MockState
 
 HEADERS = {"client_id": "ci_test", "client_secret": "cs_test", "access_token": "tok_a"}
 WEEK = {"start_date": "2025-01-06", "end_date": "2025-01-12"}

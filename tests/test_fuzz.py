@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mock_server.app import create_app
-from mock_server.server import ServerThread
+from mock_server.api.app import create_app
 from mock_server.settings import Settings
+from mock_server.testing.server import ServerThread
 from tests.conftest import HEADERS
 
 PATHS = [

@@ -1,7 +1,7 @@
 """Generated appointments: deterministic in every process and request order, and realistic enough to
 test a scheduling integration against (clinic hours, slot lengths, no double booking, DST offsets).
 
-Also covers ``mock_server.roster``, the clinic pools the generator draws from.
+Also covers ``mock_server.data.roster``, the clinic pools the generator draws from.
 """
 
 from __future__ import annotations
@@ -23,17 +23,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mock_server import generator, resources, stable
+from mock_server import resources
+from mock_server.data import generator, stable
+from mock_server.data.generator import appointments_in_range, range_item, range_items
+from mock_server.data.history import mrn_history
+from mock_server.data.roster import Clinic, clinic_for, find_provider
 from mock_server.errors import ConfigError
-from mock_server.generator import (
-    Clinic,
-    appointments_in_range,
-    clinic_for,
-    find_provider,
-    mrn_history,
-    range_item,
-    range_items,
-)
 
 ROOT = Path(__file__).resolve().parent.parent
 NY = clinic_for(7, "tok_generator", "America/New_York")
@@ -249,7 +244,9 @@ def test_provider_filter_is_a_subset_of_the_roster_view() -> None:
 SUBPROCESS_SCRIPT = """
 import json, sys
 from datetime import date
-from mock_server.generator import appointments_in_range, clinic_for, mrn_history
+from mock_server.data.generator import appointments_in_range
+from mock_server.data.roster import clinic_for
+from mock_server.data.history import mrn_history
 clinic = clinic_for(7, "tok_generator", "America/New_York")
 json.dump({
     "clinic": repr(clinic),

@@ -7,8 +7,9 @@ from collections import Counter
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from mock_server import history
-from mock_server.generator import clinic_for, mrn_history
+from mock_server.data import history
+from mock_server.data.history import mrn_history
+from mock_server.data.roster import clinic_for
 
 NY = clinic_for(7, "tok_generator", "America/New_York")
 

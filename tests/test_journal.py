@@ -11,13 +11,12 @@ from typing import Any
 import httpx
 import pytest
 
-from mock_server.app import create_app
-from mock_server.journal import MAX_BODY_BYTES, Journal, RequestEntry, redact_headers, redact_token
-from mock_server.receiver import Behaviour, WebhookReceiver
+from mock_server.api.app import create_app
+from mock_server.model.jobs import Attempt, FetchRequest, Job
+from mock_server.model.journal import MAX_BODY_BYTES, Journal, RequestEntry, redact_headers, redact_token
+from mock_server.model.state import MockState
 from mock_server.settings import Settings
-from mock_server.state import MockState
-from mock_server.store import Attempt, Job
-from mock_server.validation import FetchRequest
+from mock_server.testing.receiver import Behaviour, WebhookReceiver
 from tests.conftest import HEADERS, WEEK, Fake
 
 LONG_TOKEN = "at_live_0123456789abcd"

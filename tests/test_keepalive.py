@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from mock_server.keepalive import USER_AGENT, KeepAliveSender, plain_target
-from mock_server.webhooks import DeliveryFailed, HttpxSender
+from mock_server.delivery.keepalive import USER_AGENT, KeepAliveSender, plain_target
+from mock_server.delivery.senders import DeliveryFailed, HttpxSender
 
 OK = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"
 CLOSE = b""  # close the connection without answering
@@ -227,9 +227,9 @@ def test_urls_it_does_not_take_go_to_the_fallback() -> None:
 
 
 def test_the_app_uses_it_unless_a_transport_is_given() -> None:
-    from mock_server.app import create_app
-    from mock_server.server import ServerThread
+    from mock_server.api.app import create_app
     from mock_server.settings import Settings
+    from mock_server.testing.server import ServerThread
 
     senders: list[Any] = []
     for transport in (None, httpx.MockTransport(lambda request: httpx.Response(200))):

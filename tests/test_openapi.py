@@ -1,4 +1,4 @@
-"""mock_server.openapi: a valid OpenAPI 3.1 document that embeds schemas/ without changing what they mean."""
+"""mock_server.api.openapi: a valid OpenAPI 3.1 document that embeds schemas/ as they are."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from mock_server import resources
-from mock_server.openapi import DEFAULT_SERVER_URL, build_openapi
+from mock_server.api.openapi import DEFAULT_SERVER_URL, build_openapi
 
 DOC = build_openapi()
 SCHEMAS = DOC["components"]["schemas"]

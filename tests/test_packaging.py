@@ -45,7 +45,7 @@ def test_wheel_contents(wheel: Path) -> None:
     (entry_points,) = [n for n in names if n.endswith("entry_points.txt")]
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "cobalt-mock = mock_server.cli:main" in text
-    assert "cobalt_mock = mock_server.pytest_plugin" in text
+    assert "cobalt_mock = mock_server.testing.plugin" in text
 
 
 def test_installed_wheel_reads_its_own_data(wheel: Path, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mock_server.pytest_plugin import CobaltMock
+from mock_server.testing.handle import CobaltMock
 
 WEEK = {"start_date": "2025-01-06", "end_date": "2025-01-12"}
 

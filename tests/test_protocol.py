@@ -8,10 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from mock_server.app import create_app
-from mock_server.protocol import http_protocol
-from mock_server.server import ServerThread
+from mock_server.api.app import create_app
+from mock_server.api.serving import http_protocol
 from mock_server.settings import Settings
+from mock_server.testing.server import ServerThread
 
 READ_TIMEOUT = 0.3
 HEALTH = b"GET /_mock/health HTTP/1.1\r\nhost: x\r\n\r\n"

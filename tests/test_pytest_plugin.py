@@ -16,10 +16,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from mock_server import pytest_plugin
-from mock_server.pytest_plugin import CobaltMockServer
-from mock_server.server import bind_socket
+from mock_server.api.serving import bind_socket
 from mock_server.settings import ENV_PREFIX, Settings
+from mock_server.testing import plugin as pytest_plugin
+from mock_server.testing.session import CobaltMockServer
 
 pytest_plugins = ["pytester"]
 
@@ -60,22 +60,23 @@ def inner(pytester: pytest.Pytester, source: str, **files: str) -> None:
 
 def test_is_registered_as_a_pytest11_entry_point() -> None:
     points = importlib.metadata.entry_points(group="pytest11")
-    assert [p.value for p in points if p.name == "cobalt_mock"] == ["mock_server.pytest_plugin"]
+    assert [p.value for p in points if p.name == "cobalt_mock"] == ["mock_server.testing.plugin"]
 
 
 def test_importing_the_plugin_loads_nothing_heavy() -> None:
-    code = "import json, sys, mock_server.pytest_plugin; print(json.dumps(sorted(sys.modules)))"
+    code = "import json, sys, mock_server.testing.plugin; print(json.dumps(sorted(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     loaded = {name.split(".")[0] for name in json.loads(out)}
     assert loaded.isdisjoint({"starlette", "uvicorn", "httpx", "faker", "orjson", "jsonschema", "asyncio"})
     assert {n for n in json.loads(out) if n.startswith("mock_server")} == {
         "mock_server",
         "mock_server.errors",
-        "mock_server.harness",
-        "mock_server.onloop",
-        "mock_server.session",
+        "mock_server.testing",
+        "mock_server.testing.handle",
+        "mock_server.testing.onloop",
+        "mock_server.testing.session",
         "mock_server.settings",
-        "mock_server.pytest_plugin",
+        "mock_server.testing.plugin",
     }
 
 
@@ -86,7 +87,7 @@ def test_fixtures_serve_requests_httpx_and_async_clients(pytester: pytest.Pytest
     inner(
         pytester,
         """
-        from mock_server.receiver import WebhookTimeout
+        from mock_server.testing.receiver import WebhookTimeout
 
         @pytest.fixture
         def anyio_backend():
@@ -198,7 +199,7 @@ def test_a_test_can_point_the_fake_at_its_own_endpoint(pytester: pytest.Pytester
     inner(
         pytester,
         """
-        from mock_server.receiver import WebhookReceiver
+        from mock_server.testing.receiver import WebhookReceiver
 
         def test_own_endpoint(cobalt_mock):
             with WebhookReceiver(secret=cobalt_mock.webhook_secret) as ours:
@@ -500,7 +501,7 @@ def test_errors_inside_the_server_fail_the_test_that_caused_them(pytester: pytes
     inner(
         pytester,
         """
-        import mock_server.generator
+        import mock_server.data.generator
         from helpers import boom
 
         def post(cobalt_mock):
@@ -518,7 +519,7 @@ def test_errors_inside_the_server_fail_the_test_that_caused_them(pytester: pytes
             assert httpx.get(url, headers=cobalt_mock.headers).status_code == 500
 
         def test_job_error(cobalt_mock, monkeypatch):
-            monkeypatch.setattr(mock_server.generator, "clinic_for", boom)
+            monkeypatch.setattr(mock_server.data.generator, "clinic_for", boom)
             webhook = cobalt_mock.wait_for_webhook(cobalt_mock.fetch())
             assert webhook.payload["data"]["success"] is False
 
@@ -554,19 +555,19 @@ def test_errors_inside_the_server_fail_the_test_that_caused_them(pytester: pytes
     result.assert_outcomes(failed=6, passed=2, errors=1)
     expected = {
         "test_handler_error": [
-            "*mock_server/fetch.py:* in accept",
+            "*mock_server/api/fetch.py:* in accept",
             "helpers.py:2: RuntimeError",
             "*The above exception was the direct cause of the following exception:*",
             "E*ServerError: cobalt-mock: the fake server raised RuntimeError while the test ran;"
             " its traceback is above",
         ],
         "test_route_error": [
-            "*mock_server/app.py:* in list_webhook_events",
+            "*mock_server/api/app.py:* in list_webhook_events",
             "helpers.py:2: RuntimeError",
             "E*ServerError: cobalt-mock: the fake server raised RuntimeError while the test ran*",
         ],
         "test_job_error": [
-            "*mock_server/webhooks.py:*",
+            "*mock_server/delivery/dispatcher.py:*",
             "E*RuntimeError: kaboom inside the fake",
             "E*ServerError: cobalt-mock: the fake server raised RuntimeError while the test ran*",
         ],
@@ -575,7 +576,7 @@ def test_errors_inside_the_server_fail_the_test_that_caused_them(pytester: pytes
             "E*it raised 1 exception(s) in this test (reported with it):",
             "E*RuntimeError: kaboom inside the fake",
             "*- Captured cobalt-mock server errors call -*",
-            "*mock_server/fetch.py*in accept",
+            "*mock_server/api/fetch.py*in accept",
             "RuntimeError: kaboom inside the fake",
         ],
         "test_two_errors": [
@@ -638,7 +639,7 @@ def test_each_xdist_worker_gets_its_own_server(pytester: pytest.Pytester) -> Non
         for key, value in env.items():
             mp.setenv(key, value)
         result = pytester.runpytest_subprocess(
-            "-p", "xdist.plugin", "-p", "mock_server.pytest_plugin", "-n", "2", "--dist=each"
+            "-p", "xdist.plugin", "-p", "mock_server.testing.plugin", "-n", "2", "--dist=each"
         )
     result.assert_outcomes(passed=6)
     urls = {path.stem.split("-")[0]: path.read_text() for path in pytester.path.glob("*.url")}

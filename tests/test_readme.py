@@ -64,7 +64,7 @@ def test_the_marker_recipes_pass(pytester: pytest.Pytester) -> None:
 
 
 def test_every_behaviour_has_a_readme_example() -> None:
-    from mock_server.behaviours import BEHAVIOURS
+    from mock_server.model.behaviours import BEHAVIOURS
 
     text = README.read_text()
     for name in BEHAVIOURS:

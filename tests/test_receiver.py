@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from mock_server.errors import CobaltMockError, ConfigError
-from mock_server.receiver import Behaviour, Delivery, WebhookReceiver, WebhookTimeout
 from mock_server.signing import serialize, sign
+from mock_server.testing.receiver import Behaviour, Delivery, WebhookReceiver, WebhookTimeout
 
 SECRET = "whsec_test_secret"
 

@@ -27,11 +27,9 @@ from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from mock_server.app import create_app
-from mock_server.openapi import build_openapi
-from mock_server.server import ServerThread
-from mock_server.settings import Settings
-from mock_server.validation import (
+from mock_server.api.app import create_app
+from mock_server.api.openapi import build_openapi
+from mock_server.api.validation import (
     MSG_END_BEFORE_START,
     MSG_INVALID_DATE,
     MSG_PROVIDER_IDS,
@@ -39,6 +37,8 @@ from mock_server.validation import (
     MSG_PROVIDERS_ONE_DAY,
     MSG_RANGE_TOO_LONG,
 )
+from mock_server.settings import Settings
+from mock_server.testing.server import ServerThread
 from tests.conftest import HEADERS, Fake
 
 AUTH = {"client_id": "ci_st", "client_secret": "cs_schemathesis", "access_token": "tok_schemathesis"}

@@ -15,10 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from mock_server import receiver as receiver_module
 from mock_server import signing
-from mock_server.receiver import WebhookReceiver
 from mock_server.settings import DEFAULT_WEBHOOK_SECRET
+from mock_server.testing import receiver as receiver_module
+from mock_server.testing.receiver import WebhookReceiver
 from tests.conftest import WEEK, Fake
 from tests.serve_process import ServeProcess, tracked_processes
 

@@ -17,8 +17,9 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from mock_server.api.serving import bind_socket, format_url
 from mock_server.errors import CobaltMockError
-from mock_server.server import ServerThread, bind_socket, format_url
+from mock_server.testing.server import ServerThread
 
 
 async def hello(request: Request) -> PlainTextResponse:

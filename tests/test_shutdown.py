@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from mock_server.receiver import Behaviour, WebhookReceiver
+from mock_server.testing.receiver import Behaviour, WebhookReceiver
 from tests.conftest import HEADERS
 from tests.serve_process import ServeProcess, tracked_processes
 

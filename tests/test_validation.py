@@ -9,9 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mock_server.errors import ApiError
-from mock_server.resources import data_dir, read_json, validator
-from mock_server.validation import (
+from mock_server.api.validation import (
     MSG_END_BEFORE_START,
     MSG_INVALID_DATE,
     MSG_MRN,
@@ -22,7 +20,6 @@ from mock_server.validation import (
     MSG_PROVIDERS_ONE_DAY,
     MSG_RANGE_TOO_LONG,
     MSG_SEARCH_BY,
-    FetchRequest,
     is_http_url,
     parse_bool_param,
     parse_choice,
@@ -35,6 +32,9 @@ from mock_server.validation import (
     quick_fetch,
     validate_fetch_body,
 )
+from mock_server.errors import ApiError
+from mock_server.model.jobs import FetchRequest
+from mock_server.resources import data_dir, read_json, validator
 
 
 def message(body: Any) -> str:

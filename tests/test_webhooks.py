@@ -10,11 +10,12 @@ from typing import Any
 import httpx
 import pytest
 
+from mock_server.delivery.dispatcher import Dispatcher, is_retryable_status
+from mock_server.delivery.senders import DeliveryFailed, HttpxSender
+from mock_server.model.jobs import FetchRequest, Job
+from mock_server.model.store import Store
 from mock_server.settings import Settings
 from mock_server.signing import verify
-from mock_server.store import Job, Store
-from mock_server.validation import FetchRequest
-from mock_server.webhooks import DeliveryFailed, Dispatcher, HttpxSender, is_retryable_status
 
 SECRET = "whsec_unit"
 FAST = Settings(delay=0, retry_delay=0.01, seed=3)
@@ -172,7 +173,7 @@ def test_no_sender_means_a_failed_attempt_not_a_crash() -> None:
 
 
 def test_generator_errors_become_failure_webhooks(monkeypatch: pytest.MonkeyPatch) -> None:
-    from mock_server import payloads
+    from mock_server.model import payloads
 
     def boom(*args: object) -> Any:
         raise RuntimeError("boom")

@@ -1,0 +1,1 @@
+"""The HTTP API: the Starlette app, its pipeline, handlers, validation, control plane, OpenAPI."""

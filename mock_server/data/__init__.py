@@ -1,0 +1,1 @@
+"""Pure, deterministic data generation: clinics, schedules, patient histories."""

@@ -1,0 +1,1 @@
+"""Completing jobs and delivering their webhooks: timing, payloads, signing, sending."""
