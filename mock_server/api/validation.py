@@ -105,7 +105,7 @@ def validate_fetch_body(body: Any) -> FetchRequest:
 def quick_fetch(body: dict[str, Any]) -> FetchRequest | None:
     """The two shapes nearly every fetch has, accepted without the general path: a date range of
     at most 7 days (``search_by`` given or not) and an MRN. None means "take the general path",
-    which decides everything else and words every error (``tests/test_validation.py`` checks with
+    which decides everything else and words every error (``tests/api/test_validation.py`` checks with
     Hypothesis that both paths agree on every body)."""
     mode = body.get("search_by", "date_range")
     if mode == "mrn":
@@ -137,7 +137,7 @@ def plainly_valid(body: Mapping[str, Any]) -> bool:
 
     Every fetch passes here first because asking jsonschema costs ~50 times more (a third of a
     fetch's time). False only means "ask the schema", which stays the authority and words the error;
-    ``tests/test_validation.py`` checks with Hypothesis that the two agree on every body.
+    ``tests/api/test_validation.py`` checks with Hypothesis that the two agree on every body.
     """
     for key, value in body.items():
         if key == "start_date" or key == "end_date":

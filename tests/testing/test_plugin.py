@@ -23,7 +23,7 @@ from mock_server.testing.session import CobaltMockServer
 
 pytest_plugins = ["pytester"]
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 # The inner runs hold the plugin to the same bar as this project's own suite.
 INNER_INI = """
 [pytest]

@@ -9,8 +9,8 @@ import pytest
 from mock_server.settings import DEFAULT_WEBHOOK_SECRET
 from mock_server.signing import verify
 from mock_server.testing.receiver import WebhookReceiver
+from tests.api.test_app import error
 from tests.conftest import WEEK, Fake
-from tests.test_app import error
 
 
 def test_events_are_empty_before_and_recorded_without_any_webhook(fake: Fake) -> None:

@@ -30,7 +30,7 @@ from mock_server.data.history import mrn_history
 from mock_server.data.roster import Clinic, clinic_for, find_provider
 from mock_server.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NY = clinic_for(7, "tok_generator", "America/New_York")
 BUSY = clinic_for(0, "tok")  # ten providers in Denver: the busiest roster size
 WEEK = (date(2025, 1, 13), date(2025, 1, 19))  # Monday..Sunday

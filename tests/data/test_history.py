@@ -1,4 +1,4 @@
-"""MRN histories beyond their shape (tests/test_generator.py): how visits spread over the window, time
+"""MRN histories beyond their shape (tests/data/test_generator.py): how visits spread over the window, time
 zones (including a zone that switches on a weekday), and unique EHR ids."""
 
 from __future__ import annotations
