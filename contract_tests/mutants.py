@@ -4,7 +4,7 @@ Two mechanisms, neither of which touches ``mock_server``:
 
 * ``Rewriting``, an ASGI middleware around ``create_app(...)`` that rewrites the fake's HTTP answers
   (a status, a field, a message) after the fake has produced them;
-* a wrapper around the fake's webhook sender (``app.state.cobalt.dispatcher.sender``, the callable
+* a wrapper around the fake's webhook sender (``SwitchedSender``, given to ``create_app``; the callable
   ``(url, body, headers, timeout) -> status`` its lifespan installs), which alters what is delivered,
   or what the dispatcher learns about a delivery (so its retry decision goes wrong). Payload edits are
   re-signed with the fake's secret, so that each mutant breaks only its own rule.
@@ -23,9 +23,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contract_tests.checks import ACCEPTED_MESSAGE, SIGNATURE_HEADER
 from contract_tests.target import FAKE_SETTINGS, FakeTarget
-from mock_server.api.app import create_app
+from mock_server.api.app import create_app, make_sender
 from mock_server.api.validation import MSG_RANGE_TOO_LONG
-from mock_server.delivery.senders import DeliveryFailed
+from mock_server.delivery.senders import DeliveryFailed, Sender
 from mock_server.settings import Settings
 from mock_server.signing import sign
 
@@ -434,20 +434,36 @@ class Switchable:
     """
 
     def __init__(self, *, await_timeout: float = 2.0, **settings: object) -> None:
-        app = create_app(Settings().replace(**{**FAKE_SETTINGS, "webhook_secret": SECRET, **settings}))
+        chosen = Settings().replace(**{**FAKE_SETTINGS, "webhook_secret": SECRET, **settings})
+        self.sender = SwitchedSender(make_sender(None, chosen.delivery_concurrency))
+        app = create_app(chosen, sender=self.sender)
         self.middleware = Rewriting(app)
         self.target = FakeTarget(self.middleware, webhook_timeout=await_timeout).start()
-        # Installed by the app's lifespan, which has run by now.
-        self.dispatcher = app.state.cobalt.dispatcher
-        self.sender = self.dispatcher.sender
 
     def become(self, mutant: Mutant | None) -> FakeTarget:
         """The target, now broken as ``mutant`` says, its receiver cleared."""
         self.middleware.rewrite = mutant.rewrite if mutant else None
-        self.dispatcher.sender = mutant.sender(self.sender) if mutant and mutant.sender else self.sender
+        self.sender.switch(mutant.sender if mutant else None)
         self.target.receiver.clear()
         return self.target
 
     def close(self) -> None:
-        self.dispatcher.sender = self.sender
+        self.sender.switch(None)
         self.target.close()
+
+
+class SwitchedSender:
+    """The fake's webhook sender, through the current mutant's wrapper when it has one."""
+
+    def __init__(self, real: Sender) -> None:
+        self.real = real
+        self.current: SendFn = real
+
+    def switch(self, wrap: SenderWrap | None) -> None:
+        self.current = wrap(self.real) if wrap else self.real
+
+    async def __call__(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+        return await self.current(url, body, headers, timeout)
+
+    async def aclose(self) -> None:
+        await self.real.aclose()

@@ -13,7 +13,6 @@ import dataclasses
 import gc
 import ipaddress
 import logging
-import math
 import os
 import re
 import signal
@@ -24,9 +23,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from mock_server import __version__
 from mock_server.errors import CobaltMockError
-from mock_server.settings import Settings
+from mock_server.settings import Settings, flag_for
+from mock_server.version import __version__
 
 # Collect the youngest generation after 2,000 net new objects (Python's default: 700), the middle
 # after 100 of those, the oldest after 1,000 of those (in effect never, while jobs pile up). Pauses
@@ -51,10 +50,6 @@ _HELP = {
 }
 
 
-def _flag(name: str) -> str:
-    return "--webhook-url" if name == "webhook_urls" else "--" + name.replace("_", "-")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cobalt-mock", description="A local fake of Cobalt's appointments live-fetch API."
@@ -67,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         if f.name == "webhook_urls":
             kwargs.update(action="append", metavar="URL")
         serve.add_argument(
-            _flag(f.name),
+            flag_for(f.name),
             help=_HELP.get(f.name, f"see the README (env COBALT_MOCK_{f.name.upper()})"),
             **kwargs,
         )
@@ -108,10 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def serve(settings: Settings) -> int:
-    import uvicorn
-
     from mock_server.api.app import create_app
-    from mock_server.api.serving import bind_socket, format_url, http_protocol
+    from mock_server.api.serving import bind_socket, format_url, uvicorn_config
 
     sock = bind_socket(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
@@ -134,16 +127,7 @@ def serve(settings: Settings) -> int:
             file=sys.stderr,
             flush=True,
         )
-    config = uvicorn.Config(
-        create_app(settings),
-        http=http_protocol(settings.read_timeout),
-        ws="none",  # no WebSocket routes; "auto" would import `websockets` where installed
-        log_level=settings.log_level,
-        log_config=_log_config(settings.log_level),
-        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace),
-        timeout_keep_alive=5,
-        limit_concurrency=4096,
-    )
+    config = uvicorn_config(create_app(settings), settings, log_config=_log_config(settings.log_level))
     tune_gc()
     try:
         _server_class()(config).run(sockets=[sock])

@@ -19,6 +19,14 @@ from typing import Any, Literal
 from mock_server.errors import ConfigError
 
 ENV_PREFIX = "COBALT_MOCK_"
+
+
+def flag_for(name: str, prefix: str = "--") -> str:
+    """A setting's command-line flag: ``delay`` → ``--delay``; the repeatable ``webhook_urls`` is
+    ``--webhook-url``. The pytest plugin's flags take the prefix ``--cobalt-mock-``."""
+    return prefix + ("webhook-url" if name == "webhook_urls" else name.replace("_", "-"))
+
+
 # Fixed and printed at start-up, like `stripe listen`, so a restart keeps receivers' config valid.
 DEFAULT_WEBHOOK_SECRET = "whsec_cobalt_mock_0123456789abcdef"  # noqa: S105 - a public test secret
 
@@ -113,15 +121,19 @@ def _parse_mapping(value: object) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(pairs))
 
 
-def _parse_timezone(value: object) -> str | None:
-    """An IANA zone name, checked now so a typo fails at start-up, not as a failed fetch later."""
-    name = _parse_optional_str(value)
-    if name is not None:
-        try:
-            zoneinfo.ZoneInfo(name)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-            raise ConfigError(f"unknown time zone {name!r}; use an IANA name like America/New_York") from None
+def check_timezone(name: str) -> str:
+    """``name`` if it is an IANA zone name, else ``ConfigError``."""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        raise ConfigError(f"Unknown time zone {name!r}; use an IANA name like America/New_York.") from None
     return name
+
+
+def _parse_timezone(value: object) -> str | None:
+    """Checked now, so a typo fails at start-up, not as a failed fetch later."""
+    name = _parse_optional_str(value)
+    return None if name is None else check_timezone(name)
 
 
 def _parse_optional_str(value: object) -> str | None:
@@ -131,17 +143,22 @@ def _parse_optional_str(value: object) -> str | None:
     return text or None
 
 
-def _number(kind: type[int] | type[float], minimum: float) -> Callable[[object], Any]:
+def number(kind: type[int] | type[float], low: float, high: float = math.inf) -> Callable[[object], Any]:
+    """A parser of numbers (given as numbers or text) of ``kind`` from ``low`` to ``high``."""
+    bounds = f">= {low:g}" if high == math.inf else f"from {low:g} to {high:g}"
+
     def parse(value: object) -> Any:
-        if isinstance(value, bool):
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
             raise ConfigError(f"expected a number, got {value!r}")
         try:
-            number = kind(value)  # type: ignore[arg-type,call-overload]
-        except (TypeError, ValueError):
+            parsed = kind(value)
+        except ValueError:
             raise ConfigError(f"expected a number, got {value!r}") from None
-        if not math.isfinite(number) or number < minimum:
-            raise ConfigError(f"expected a number >= {minimum}, got {value!r}")
-        return number
+        if isinstance(value, float) and kind is int and parsed != value:
+            raise ConfigError(f"expected a whole number, got {value!r}")
+        if not (math.isfinite(parsed) and low <= parsed <= high):
+            raise ConfigError(f"expected a number {bounds}, got {value!r}")
+        return parsed
 
     return parse
 
@@ -233,28 +250,28 @@ _SECRET_FIELDS = frozenset({"client_secret", "access_token", "control_token"})
 
 _PARSERS: dict[str, Callable[[object], Any]] = {
     "host": str,
-    "port": _number(int, 0),
+    "port": number(int, 0),
     "webhook_urls": _parse_list,
     "webhook_secret": str,
     "delay": Delay.parse,
     "api_latency": Delay.parse,
-    "seed": _number(int, -(2**63)),
+    "seed": number(int, -(2**63)),
     "timezone": _parse_timezone,
     "client_id": _parse_optional_str,
     "client_secret": _parse_optional_str,
     "access_token": _parse_optional_str,
     "token_references": _parse_mapping,
-    "webhook_timeout": _number(float, 0.001),
-    "retry_timeout": _number(float, 0.001),
-    "retry_delay": _number(float, 0),
-    "delivery_concurrency": _number(int, 1),
-    "max_jobs": _number(int, 1),
-    "max_events": _number(int, 1),
-    "max_cached_appointments": _number(int, 1),
-    "max_journal": _number(int, 1),
-    "max_body_bytes": _number(int, 1),
-    "read_timeout": _number(float, 0.001),
-    "shutdown_grace": _number(float, 0),
+    "webhook_timeout": number(float, 0.001),
+    "retry_timeout": number(float, 0.001),
+    "retry_delay": number(float, 0),
+    "delivery_concurrency": number(int, 1),
+    "max_jobs": number(int, 1),
+    "max_events": number(int, 1),
+    "max_cached_appointments": number(int, 1),
+    "max_journal": number(int, 1),
+    "max_body_bytes": number(int, 1),
+    "read_timeout": number(float, 0.001),
+    "shutdown_grace": number(float, 0),
     "control": _parse_bool,
     "control_token": _parse_optional_str,
     "log_level": str,

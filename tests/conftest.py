@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import httpcore  # noqa: F401 - see below
 import httpx
@@ -12,15 +13,16 @@ import jsonschema  # noqa: F401 - see below
 import pytest
 import referencing  # noqa: F401 - see below
 
-from mock_server.api.app import create_app
+from mock_server.model.state import MockState
 from mock_server.settings import DEFAULT_WEBHOOK_SECRET, Settings
 from mock_server.testing.receiver import WebhookReceiver
-from mock_server.testing.server import ServerThread
+from mock_server.testing.server import FakeServer
 
 # pytester's in-process runs drop the modules first imported inside them. The fake imports these
 # lazily and caches objects made from them (validators, the schema registry, exception maps), so
 # they are loaded here, before any inner run, to keep one copy of each for the whole session.
 
+T = TypeVar("T")
 HEADERS = {"client_id": "ci_test", "client_secret": "cs_test", "access_token": "tok_a"}
 WEEK = {"start_date": "2025-01-06", "end_date": "2025-01-12"}
 
@@ -28,15 +30,21 @@ WEEK = {"start_date": "2025-01-06", "end_date": "2025-01-12"}
 class Fake:
     """A running fake plus an httpx client that sends Cobalt's headers by default."""
 
-    def __init__(self, app: Any, thread: ServerThread) -> None:
-        self.app = app
+    def __init__(self, thread: FakeServer) -> None:
+        self.app = thread.app
         self.thread = thread
+        self.state: MockState = thread.state
         self.url = thread.url
         self.http = httpx.Client(base_url=thread.url, headers=HEADERS, timeout=10)
 
-    @property
-    def state(self) -> Any:
-        return self.app.state.cobalt
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on the fake's loop, which owns its state (as the plugin's handle does)."""
+        assert self.thread.loop is not None
+
+        async def run() -> T:
+            return fn(*args)
+
+        return asyncio.run_coroutine_threadsafe(run(), self.thread.loop).result(10)
 
     def fetch(self, body: Any = None, **kwargs: Any) -> httpx.Response:
         return self.http.post("/v1/appointments/fetch", json=WEEK if body is None else body, **kwargs)
@@ -67,9 +75,8 @@ def serve() -> Iterator[Callable[..., Fake]]:
     started: list[Fake] = []
 
     def start(**values: Any) -> Fake:
-        settings = Settings().replace(**{"delay": 0, "log_level": "warning", **values})
-        app = create_app(settings)
-        fake = Fake(app, ServerThread(app))
+        settings = Settings().replace(**{"delay": 0, "log_level": "warning", "port": 0, **values})
+        fake = Fake(FakeServer(settings))
         fake.thread.start()
         started.append(fake)
         return fake

@@ -54,7 +54,7 @@ def test_the_settings_table_lists_every_setting() -> None:
 def test_the_mock_client_recipe_runs_against_a_fake(serve: Any) -> None:
     fake = serve()
     run("with MockClient(base_url)", base_url=fake.url)
-    assert len(fake.state.scenarios) == 0  # the recipe ends with a reset
+    assert len(fake.state.scenarios()) == 0  # the recipe ends with a reset
 
 
 def test_the_marker_recipes_pass(pytester: pytest.Pytester) -> None:
@@ -106,7 +106,7 @@ def test_the_curl_walk_through_works_as_written(serve: Any) -> None:
     accepted = run_curl(fetch, fake.url)
     assert accepted.status_code == 202, accepted.text
     job_id = accepted.json()["job_id"]
-    fake.state.store.wait_for_job(job_id, timeout=10)
+    fake.state.wait_for_job(job_id, timeout=10)
     polled = run_curl(events, fake.url, job_id).json()["webhook_events"]
     assert [row["job_id"] for row in polled] == [job_id]
     found = run_curl(cached, fake.url)
@@ -116,5 +116,5 @@ def test_the_curl_walk_through_works_as_written(serve: Any) -> None:
     assert all("smi" in a["patient_name"].casefold() for a in matches)
     failing = run_curl(scenario, fake.url)
     assert failing.status_code == 202
-    job = fake.state.store.wait_for_job(failing.json()["job_id"], timeout=10)
+    job = fake.state.wait_for_job(failing.json()["job_id"], timeout=10)
     assert job.payload["data"]["success"] is False

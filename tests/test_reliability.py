@@ -136,7 +136,7 @@ def test_unfinished_jobs_are_never_evicted(serve: Callable[..., Fake]) -> None:
 
     fake.http.post("/_mock/jobs/release")
     for job_id in held:
-        fake.state.store.wait_for_job(job_id)
+        fake.state.wait_for_job(job_id)
     newest = _complete(fake, "new")
     assert [j["job_id"] for j in fake.http.get("/_mock/jobs").json()["jobs"]] == [held[-1], newest]
 
@@ -159,7 +159,7 @@ def test_while_max_jobs_are_unfinished_a_new_fetch_waits_its_turn(serve: Callabl
 
 def _complete(fake: Fake, mrn: str) -> str:
     job_id: str = fake.fetch({"search_by": "mrn", "mrn": mrn}).json()["job_id"]
-    fake.state.store.wait_for_job(job_id)
+    fake.state.wait_for_job(job_id)
     return job_id
 
 

@@ -20,8 +20,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from mock_server.api.app import JSONResponse, state_of
-from mock_server.api.validation import MSG_NOT_OBJECT, parse_choice, parse_int_param, parse_json_body
+from mock_server.api.inputs import read_object
+from mock_server.api.pipeline import JSONResponse
+from mock_server.api.validation import parse_bool_param, parse_choice, parse_int_param
 from mock_server.errors import ApiError, ConfigError
 from mock_server.model.behaviours import BEHAVIOURS
 from mock_server.model.jobs import Job
@@ -31,42 +32,10 @@ from mock_server.model.state import MockState
 JOB_STATUSES = ("scheduled", "held", "stalled", "running", "completed")
 
 
-def authorize(request: Request) -> MockState:
-    state = state_of(request)
-    token = state.settings.control_token
-    if token is not None:
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
-            raise ApiError(
-                401,
-                "Missing or invalid control token. Send the header authorization: Bearer <token>.",
-                {"www-authenticate": "Bearer"},
-            )
-    return state
-
-
 def bad_request(exc: ConfigError) -> ApiError:
     text = str(exc)
     text = text[:1].upper() + text[1:]
     return ApiError(400, text if text.endswith((".", "?", "!")) else text + ".")
-
-
-async def read_object(request: Request) -> dict[str, Any]:
-    """The JSON object body; an empty body is ``{}`` (any content type, for curl's sake)."""
-    limit = state_of(request).settings.max_body_bytes
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, "Request body too large.")
-        chunks.append(chunk)
-    raw = b"".join(chunks)
-    if not raw.strip():
-        return {}
-    body = parse_json_body(raw)
-    if not isinstance(body, dict):
-        raise ApiError(400, MSG_NOT_OBJECT)
-    return body
 
 
 def token_of(values: Mapping[str, Any]) -> str | None:
@@ -78,167 +47,161 @@ def token_of(values: Mapping[str, Any]) -> str | None:
     return token
 
 
-def flag(request: Request, name: str, default: bool) -> bool:
-    raw = parse_choice(request.query_params, name, ("true", "false", "1", "0"))
-    return default if raw is None else raw in ("true", "1")
-
-
 def job_json(job: Job, *, detail: bool = True) -> dict[str, Any]:
     return {**job.to_json(detail=detail), "access_token": redact_token(job.access_token)}
 
 
-# State and config
+class ControlApi:
+    """The ``/_mock/*`` handlers over the model; ``token`` (``control_token``) guards them."""
 
+    def __init__(self, state: MockState, token: str | None) -> None:
+        self.state = state
+        self.token = token
 
-async def reset(request: Request) -> Response:
-    state = authorize(request)
-    token = token_of(await read_object(request))
-    state.reset(token)
-    return JSONResponse({"success": True, "reset": "all" if token is None else "access_token"})
+    def _authorize(self, request: Request) -> None:
+        if self.token is None:
+            return
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self.token.encode()):
+            raise ApiError(
+                401,
+                "Missing or invalid control token. Send the header authorization: Bearer <token>.",
+                {"www-authenticate": "Bearer"},
+            )
 
+    async def _body(self, request: Request) -> dict[str, Any]:
+        return await read_object(request.scope, request.receive, self.state.settings.max_body_bytes)
 
-async def get_config(request: Request) -> Response:
-    state = authorize(request)
-    return JSONResponse({"success": True, "config": state.settings.public()})
+    # state and config
 
+    async def reset(self, request: Request) -> Response:
+        self._authorize(request)
+        token = token_of(await self._body(request))
+        self.state.reset(token)
+        return JSONResponse({"success": True, "reset": "all" if token is None else "access_token"})
 
-async def patch_config(request: Request) -> Response:
-    state = authorize(request)
-    values = await read_object(request)
-    try:
-        settings = state.configure(**values)
-    except ConfigError as exc:
-        raise bad_request(exc) from None
-    return JSONResponse({"success": True, "config": settings.public()})
+    async def get_config(self, request: Request) -> Response:
+        self._authorize(request)
+        return JSONResponse({"success": True, "config": self.state.settings.public()})
 
+    async def patch_config(self, request: Request) -> Response:
+        self._authorize(request)
+        values = await self._body(request)
+        try:
+            settings = self.state.configure(**values)
+        except ConfigError as exc:
+            raise bad_request(exc) from None
+        return JSONResponse({"success": True, "config": settings.public()})
 
-# Jobs
+    # jobs
 
+    async def list_jobs(self, request: Request) -> Response:
+        self._authorize(request)
+        params = request.query_params
+        status = parse_choice(params, "status", JOB_STATUSES)
+        detail = parse_bool_param(params, "detail")
+        jobs = [job_json(job, detail=detail) for job in self.state.jobs(token_of(params), status)]
+        return JSONResponse({"success": True, "jobs": jobs})
 
-async def list_jobs(request: Request) -> Response:
-    state = authorize(request)
-    params = request.query_params
-    token = token_of(params)
-    status = parse_choice(params, "status", JOB_STATUSES)
-    detail = flag(request, "detail", False)
-    jobs = [
-        job_json(job, detail=detail)
-        for job in list(state.store.jobs.values())
-        if token in (None, job.access_token) and status in (None, job.status)
-    ]
-    return JSONResponse({"success": True, "jobs": jobs})
+    async def get_job(self, request: Request) -> Response:
+        self._authorize(request)
+        return JSONResponse({"success": True, "job": job_json(self.state.job(request.path_params["job_id"]))})
 
+    async def hold(self, request: Request) -> Response:
+        self._authorize(request)
+        token = token_of(await self._body(request))
+        self.state.hold(token)
+        return JSONResponse({"success": True, "holding": "all" if token is None else "access_token"})
 
-async def get_job(request: Request) -> Response:
-    state = authorize(request)
-    return JSONResponse({"success": True, "job": job_json(state.job(request.path_params["job_id"]))})
+    async def release(self, request: Request) -> Response:
+        self._authorize(request)
+        token = token_of(await self._body(request))
+        released = self.state.release(token)
+        return JSONResponse({"success": True, "released": [job.job_id for job in released]})
 
+    async def complete(self, request: Request) -> Response:
+        """Finish a scheduled, held or stalled job now; by default answer once its deliveries ended."""
+        self._authorize(request)
+        job = self.state.job(request.path_params["job_id"])
+        task = self.state.complete_now(job.job_id)
+        if parse_bool_param(request.query_params, "wait", default=True):
+            await asyncio.shield(task)  # a client that gives up must not cancel the job
+        return JSONResponse({"success": True, "job": job_json(job)})
 
-async def hold(request: Request) -> Response:
-    state = authorize(request)
-    token = token_of(await read_object(request))
-    state.hold(token)
-    return JSONResponse({"success": True, "holding": "all" if token is None else "access_token"})
+    async def redeliver(self, request: Request) -> Response:
+        """Deliver a completed job's webhook again; by default answer once that delivery ended."""
+        self._authorize(request)
+        job = self.state.job(request.path_params["job_id"])
+        task = self.state.redeliver(job.job_id)
+        wait = parse_bool_param(request.query_params, "wait", default=True)
+        delivery = await asyncio.shield(task) if wait else None
+        return JSONResponse({"success": True, "delivery": delivery, "job": job_json(job)})
 
+    # the journal
 
-async def release(request: Request) -> Response:
-    state = authorize(request)
-    token = token_of(await read_object(request))
-    released = state.release(token)
-    return JSONResponse({"success": True, "released": [job.job_id for job in released]})
+    async def list_requests(self, request: Request) -> Response:
+        self._authorize(request)
+        params = request.query_params
+        kind = cast("Kind | None", parse_choice(params, "kind", ("request", "delivery")))
+        since = parse_int_param(params, "since", 0, 0, 2**62)
+        limit = parse_int_param(params, "limit", 0, 0, 1_000_000)
+        journal = self.state.journal
+        entries = journal.entries(
+            token_of(params), kind=kind, since=since, job_id=params.get("job_id") or None
+        )
+        if limit:
+            entries = entries[-limit:]
+        return JSONResponse(
+            {"success": True, "entries": [e.to_json() for e in entries], "last_seq": journal.last_seq}
+        )
 
+    # scenarios
 
-async def complete(request: Request) -> Response:
-    """Finish a scheduled, held or stalled job now; by default answer once its deliveries ended."""
-    state = authorize(request)
-    job = state.job(request.path_params["job_id"])
-    task = state.complete_now(job.job_id)
-    if flag(request, "wait", True):
-        await asyncio.shield(task)  # a client that gives up must not cancel the job
-    return JSONResponse({"success": True, "job": job_json(job)})
+    async def list_scenarios(self, request: Request) -> Response:
+        self._authorize(request)
+        scenarios = self.state.scenarios(token_of(request.query_params))
+        return JSONResponse({"success": True, "scenarios": [s.to_json() for s in scenarios]})
 
+    async def add_scenario(self, request: Request) -> Response:
+        self._authorize(request)
+        body = await self._body(request)
+        try:
+            scenario = self.state.add_scenario(body)
+        except ConfigError as exc:
+            raise bad_request(exc) from None
+        return JSONResponse({"success": True, "scenario": scenario.to_json()}, 201)
 
-async def redeliver(request: Request) -> Response:
-    """Deliver a completed job's webhook again; by default answer once that delivery ended."""
-    state = authorize(request)
-    job = state.job(request.path_params["job_id"])
-    task = state.redeliver(job.job_id)
-    delivery = await asyncio.shield(task) if flag(request, "wait", True) else None
-    return JSONResponse({"success": True, "delivery": delivery, "job": job_json(job)})
+    async def clear_scenarios(self, request: Request) -> Response:
+        self._authorize(request)
+        removed = self.state.clear_scenarios(token_of(request.query_params))
+        return JSONResponse({"success": True, "removed": removed})
 
+    async def delete_scenario(self, request: Request) -> Response:
+        self._authorize(request)
+        scenario_id = request.path_params["scenario_id"]
+        if not self.state.remove_scenario(scenario_id):
+            raise ApiError(404, f"Scenario {scenario_id} not found.")
+        return JSONResponse({"success": True, "removed": 1})
 
-# The journal
+    async def list_behaviours(self, request: Request) -> Response:
+        self._authorize(request)
+        return JSONResponse({"success": True, "behaviours": [spec.to_json() for spec in BEHAVIOURS.values()]})
 
-
-async def list_requests(request: Request) -> Response:
-    state = authorize(request)
-    params = request.query_params
-    kind = cast("Kind | None", parse_choice(params, "kind", ("request", "delivery")))
-    since = parse_int_param(params, "since", 0, 0, 2**62)
-    limit = parse_int_param(params, "limit", 0, 0, 1_000_000)
-    entries = state.journal.entries(
-        token_of(params), kind=kind, since=since, job_id=params.get("job_id") or None
-    )
-    if limit:
-        entries = entries[-limit:]
-    return JSONResponse(
-        {"success": True, "entries": [e.to_json() for e in entries], "last_seq": state.journal.last_seq}
-    )
-
-
-# Scenarios
-
-
-async def list_scenarios(request: Request) -> Response:
-    state = authorize(request)
-    scenarios = state.scenarios.list(token_of(request.query_params))
-    return JSONResponse({"success": True, "scenarios": [s.to_json() for s in scenarios]})
-
-
-async def add_scenario(request: Request) -> Response:
-    state = authorize(request)
-    body = await read_object(request)
-    try:
-        scenario = state.add_scenario(body)
-    except ConfigError as exc:
-        raise bad_request(exc) from None
-    return JSONResponse({"success": True, "scenario": scenario.to_json()}, 201)
-
-
-async def clear_scenarios(request: Request) -> Response:
-    state = authorize(request)
-    removed = state.clear_scenarios(token_of(request.query_params))
-    return JSONResponse({"success": True, "removed": removed})
-
-
-async def delete_scenario(request: Request) -> Response:
-    state = authorize(request)
-    scenario_id = request.path_params["scenario_id"]
-    if not state.scenarios.remove(scenario_id):
-        raise ApiError(404, f"Scenario {scenario_id} not found.")
-    return JSONResponse({"success": True, "removed": 1})
-
-
-async def list_behaviours(request: Request) -> Response:
-    authorize(request)
-    return JSONResponse({"success": True, "behaviours": [spec.to_json() for spec in BEHAVIOURS.values()]})
-
-
-def control_routes() -> list[BaseRoute]:
-    return [
-        Route("/_mock/reset", reset, methods=["POST"]),
-        Route("/_mock/config", get_config, methods=["GET"]),
-        Route("/_mock/config", patch_config, methods=["PATCH"]),
-        Route("/_mock/jobs", list_jobs, methods=["GET"]),
-        Route("/_mock/jobs/hold", hold, methods=["POST"]),
-        Route("/_mock/jobs/release", release, methods=["POST"]),
-        Route("/_mock/jobs/{job_id}", get_job, methods=["GET"]),
-        Route("/_mock/jobs/{job_id}/complete", complete, methods=["POST"]),
-        Route("/_mock/jobs/{job_id}/redeliver", redeliver, methods=["POST"]),
-        Route("/_mock/requests", list_requests, methods=["GET"]),
-        Route("/_mock/scenarios", list_scenarios, methods=["GET"]),
-        Route("/_mock/scenarios", add_scenario, methods=["POST"]),
-        Route("/_mock/scenarios", clear_scenarios, methods=["DELETE"]),
-        Route("/_mock/scenarios/{scenario_id}", delete_scenario, methods=["DELETE"]),
-        Route("/_mock/behaviours", list_behaviours, methods=["GET"]),
-    ]
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/_mock/reset", self.reset, methods=["POST"]),
+            Route("/_mock/config", self.get_config, methods=["GET"]),
+            Route("/_mock/config", self.patch_config, methods=["PATCH"]),
+            Route("/_mock/jobs", self.list_jobs, methods=["GET"]),
+            Route("/_mock/jobs/hold", self.hold, methods=["POST"]),
+            Route("/_mock/jobs/release", self.release, methods=["POST"]),
+            Route("/_mock/jobs/{job_id}", self.get_job, methods=["GET"]),
+            Route("/_mock/jobs/{job_id}/complete", self.complete, methods=["POST"]),
+            Route("/_mock/jobs/{job_id}/redeliver", self.redeliver, methods=["POST"]),
+            Route("/_mock/requests", self.list_requests, methods=["GET"]),
+            Route("/_mock/scenarios", self.list_scenarios, methods=["GET"]),
+            Route("/_mock/scenarios", self.add_scenario, methods=["POST"]),
+            Route("/_mock/scenarios", self.clear_scenarios, methods=["DELETE"]),
+            Route("/_mock/scenarios/{scenario_id}", self.delete_scenario, methods=["DELETE"]),
+            Route("/_mock/behaviours", self.list_behaviours, methods=["GET"]),
+        ]

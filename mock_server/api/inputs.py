@@ -1,26 +1,23 @@
-"""Reading a request off the raw ASGI scope: Cobalt's auth headers and the JSON body.
+"""Reading a request off the raw ASGI scope: Cobalt's auth headers, the body, a client hanging up.
 
-Shared by the Starlette routes and the plain-ASGI fetch endpoint (``mock_server.api.fetch``), so both
-check credentials, media type and size the same way and word their errors the same way.
+Every endpoint reads its input through these, so credentials, media type and size are checked the
+same way and their errors are worded the same way everywhere.
 """
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope
 
-from mock_server.api.validation import parse_json_body
+from mock_server.api.pipeline import MSG_TOO_LARGE
+from mock_server.api.validation import MSG_NOT_OBJECT, parse_json_body
 from mock_server.errors import ApiError
+from mock_server.model.state import Caller, MockState
 
-if TYPE_CHECKING:
-    from mock_server.model.journal import RequestEntry
-    from mock_server.model.state import Caller, MockState
-
-MSG_TOO_LARGE = "Request body too large."
 MSG_MEDIA_TYPE = "Content-Type must be application/json."
 
 AUTH_HEADERS = {b"client_id": "client_id", b"client_secret": "client_secret", b"access_token": "access_token"}
@@ -64,19 +61,28 @@ def authenticate(state: MockState, scope: Scope, *, token: bool = True) -> Calle
     )
 
 
-async def read_json(
-    state: MockState,
-    values: Mapping[str, str],
-    receive: Receive,
-    entry: RequestEntry | None = None,
-) -> Any:
-    """The JSON body: application/json only (``values`` holds the two ``BODY_HEADERS``), refused past
-    ``max_body_bytes`` before it is read whole. Chunks also go to ``entry`` when one is given (the
-    fetch endpoint journals for itself; elsewhere the journal middleware sees the body)."""
+async def read_json(values: Mapping[str, str], receive: Receive, limit: int) -> Any:
+    """A JSON body: application/json only (``values`` holds the two ``BODY_HEADERS``)."""
     media_type = values["content-type"].split(";")[0].strip().lower()
     if media_type != "application/json":
         raise ApiError(415, MSG_MEDIA_TYPE)
-    limit = state.settings.max_body_bytes
+    return parse_json_body(await read_body(values, receive, limit))
+
+
+async def read_object(scope: Scope, receive: Receive, limit: int) -> dict[str, Any]:
+    """A JSON object body where an empty body is ``{}``, of any content type (for curl's sake)."""
+    raw = await read_body(header_values(scope, BODY_HEADERS), receive, limit)
+    if not raw.strip():
+        return {}
+    body = parse_json_body(raw)
+    if not isinstance(body, dict):
+        raise ApiError(400, MSG_NOT_OBJECT)
+    return body
+
+
+async def read_body(values: Mapping[str, str], receive: Receive, limit: int) -> bytes:
+    """The whole body, refused past ``limit`` bytes: before it is read when its declared length is
+    larger, else as soon as what arrived is."""
     declared = values["content-length"]
     if declared.isdigit() and int(declared) > limit:
         raise ApiError(413, MSG_TOO_LARGE)
@@ -85,14 +91,18 @@ async def read_json(
     while True:
         message = await receive()
         if message["type"] == "http.request":
-            chunk = message.get("body", b"")
-            if entry is not None:
-                entry.add_body(chunk)
+            chunk: bytes = message.get("body", b"")
             size += len(chunk)
             if size > limit:
                 raise ApiError(413, MSG_TOO_LARGE)
             if not message.get("more_body", False):
-                return parse_json_body(b"".join(chunks) + chunk if chunks else chunk)
+                return b"".join(chunks) + chunk if chunks else chunk
             chunks.append(chunk)
         elif message["type"] == "http.disconnect":
             raise ClientDisconnect()
+
+
+async def until_disconnect(receive: Receive) -> None:
+    """Returns when the client hangs up (call once the body has been read)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass

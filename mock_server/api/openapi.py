@@ -11,11 +11,12 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from mock_server import __version__, resources
+from mock_server import resources
+from mock_server.model.jobs import EVENT_TYPE
+from mock_server.version import __version__
 
 DEFAULT_SERVER_URL = "http://127.0.0.1:8765"
 COMPONENTS = "#/components/schemas/"
-EVENT_TYPE = "appointment.live_fetch_completed"
 
 _FULL_AUTH: list[dict[str, list[str]]] = [{"client_id": [], "client_secret": [], "access_token": []}]
 # Webhook management needs no access token: the webhook belongs to the account, not to a provider.

@@ -282,6 +282,6 @@ def parse_choice(params: Mapping[str, str], name: str, choices: tuple[str, ...])
     return raw
 
 
-def parse_bool_param(params: Mapping[str, str], name: str) -> bool:
+def parse_bool_param(params: Mapping[str, str], name: str, default: bool = False) -> bool:
     raw = parse_choice(params, name, ("true", "false", "1", "0"))
-    return raw in ("true", "1")
+    return default if raw is None else raw in ("true", "1")

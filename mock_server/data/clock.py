@@ -16,6 +16,20 @@ HHMM = tuple(f"{m // 60:02d}:{m % 60:02d}" for m in range(1440))
 SECONDS = tuple(f":{s:02d}" for s in range(60))
 """``":SS"`` for each second of a minute."""
 
+_SAME_DAY = 13  # 5%: booked on the day itself
+_WITHIN_TWO_WEEKS = 128  # 45% more: booked 1-14 days before; the rest 15-90 days before
+
+
+def booking(ordinal: int, start: int, roll: int, back: int, fraction: int) -> tuple[int, int]:
+    """When an appointment at minute ``start`` of day ``ordinal`` was booked, as (day ordinal, second
+    of that day): the same day up to ~4 h before, or 1-90 days earlier in office hours. ``roll`` and
+    ``back`` are draws of 8 bits, ``fraction`` of 16."""
+    if roll < _SAME_DAY or ordinal == 1:  # the day opens at 07:30 or later, so this window is never empty
+        low = max(21600, start * 60 - 14400)
+        return ordinal, low + (fraction * (start * 60 - 900 - low) >> 16)
+    days_before = 1 + (back * 14 >> 8) if roll < _WITHIN_TWO_WEEKS else 15 + (back * 76 >> 8)
+    return max(ordinal - days_before, 1), 25200 + (fraction * 43200 >> 16)
+
 
 @functools.lru_cache(maxsize=32768)
 def day_parts(zone_key: str, ordinal: int) -> tuple[str, str, int] | None:

@@ -13,20 +13,8 @@ from datetime import date, timedelta
 from operator import itemgetter
 from typing import Any
 
-from mock_server.data.history import mrn_history
-from mock_server.data.roster import Clinic, Provider, clinic_for, find_provider
+from mock_server.data.roster import Clinic, find_provider
 from mock_server.data.schedule import provider_day, seats
-
-__all__ = [
-    "Clinic",
-    "Provider",
-    "appointments_in_range",
-    "clinic_for",
-    "find_provider",
-    "mrn_history",
-    "range_item",
-    "range_items",
-]
 
 _FIRST_KEY = itemgetter(0)
 

@@ -23,7 +23,7 @@ from mock_server.data.catalog import (
     STATUS_NAMES,
     TYPES,
 )
-from mock_server.data.clock import HHMM, SECONDS, day_parts, local_time
+from mock_server.data.clock import HHMM, SECONDS, booking, day_parts, local_time
 from mock_server.data.roster import Clinic, profile_for, weekday_sessions
 from mock_server.data.stable import add_part, by_identity, stable_stream
 
@@ -52,8 +52,6 @@ _PRIMARY = 179  # 70%: the visit is with the patient's usual provider
 _FIRST_IS_NEW = 154  # 60%: the first visit in the window is the new-patient visit
 _AT_HOME = 218  # 85%: the provider's usual location
 _LOCKED = 205  # 80%: a checked-out or no-show visit is locked
-_SAME_DAY = 13  # 5%: booked on the day itself
-_WITHIN_TWO_WEEKS = 128  # 45% more: booked 1-14 days before; the rest 15-90 days before
 
 
 # Tables built once per clinic (plain tuples: unpacked on the hot path, and free to define at import).
@@ -167,14 +165,7 @@ def mrn_history(clinic: Clinic, mrn: str) -> list[dict[str, Any]]:
             stamp = local_time(zone_key, ordinal, start * 60, ".000")[0]
         else:
             stamp = parts[0] + clock + parts[1]
-        # When it was booked: the same day up to ~4 h before, or 1-90 days earlier in office hours.
-        fraction = wide[_MAX_VISITS + position]
-        if roll < _SAME_DAY:  # the day opens at 07:30 or later, so this window is never empty
-            low = max(21600, start * 60 - 14400)
-            second = low + (fraction * (start * 60 - 900 - low) >> 16)
-        else:
-            ordinal -= 1 + (back * 14 >> 8) if roll < _WITHIN_TWO_WEEKS else 15 + (back * 76 >> 8)
-            second = 25200 + (fraction * 43200 >> 16)
+        ordinal, second = booking(ordinal, start, roll, back, wide[_MAX_VISITS + position])
         parts = days[ordinal - _BOOKING_FIRST]
         if parts is None:
             created = local_time(zone_key, ordinal, second, ".000")[0]

@@ -16,9 +16,9 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mock_server.data.stable import stable_seed
+from mock_server.settings import check_timezone
 
 PATIENT_POOL_SIZE = 300
 
@@ -162,18 +162,6 @@ def _dob(rng: random.Random, pediatric: bool) -> str:
     return date.fromordinal(rng.randint(low, _BORN_UNTIL)).isoformat()
 
 
-def _check_zone(timezone: str) -> str:
-    # Imported here: a module-level import closes an import cycle through the package's
-    # TYPE_CHECKING imports that makes mypy type `from mock_server import generator` as Any.
-    from mock_server.errors import ConfigError
-
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
-        raise ConfigError(f"Unknown time zone {timezone!r}; use an IANA name like America/New_York.") from exc
-    return timezone
-
-
 @functools.lru_cache(maxsize=256)
 def _build_clinic(seed: int, access_token: str) -> Clinic:
     # Faker is imported on first use: it is a third of the server's start-up otherwise.
@@ -228,7 +216,7 @@ def clinic_for(seed: int, access_token: str, timezone: str | None = None) -> Cli
     clinic = _build_clinic(seed, access_token)
     if timezone is None or timezone == clinic.timezone:
         return clinic
-    return dataclasses.replace(clinic, timezone=_check_zone(timezone))
+    return dataclasses.replace(clinic, timezone=check_timezone(timezone))
 
 
 def find_provider(clinic: Clinic, ehr_id: str) -> Provider:

@@ -15,7 +15,8 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from mock_server.data.catalog import NOTES, STATUS_BYTE, STATUS_NAMES, TYPES, step_table
-from mock_server.data.clock import HHMM, SECONDS, day_parts, local_time
+from mock_server.data.clock import HHMM, SECONDS, booking, day_parts, local_time
+from mock_server.data.ids import TO_BASE62
 from mock_server.data.roster import (
     DAY_LENGTH,
     LUNCH,
@@ -34,8 +35,6 @@ if TYPE_CHECKING:
 _WEEKDAY_BAND = (6, 24)
 _SATURDAY_CAP = 8
 
-_BASE62 = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_TO_BASE62 = bytes(_BASE62[b % 62] for b in range(256))
 
 # ehr_appointment_id: an injective map of (day, provider slot, appointment index) into 8 digits, so
 # roster ids never collide within a ~96-year span; scrambled by a multiplier coprime with the space.
@@ -71,8 +70,6 @@ _DIGEST_SIZE = _AT_IDS + _MAX * _ID
 
 _SATURDAY_OFF = 102  # a byte below it: 40% of an on-Saturdays provider's Saturdays are off
 _AT_HOME = 218  # 85%: the provider's usual location
-_SAME_DAY = 13  # 5%: booked on the day itself
-_WITHIN_TWO_WEEKS = 128  # 45% more: booked 1-14 days before; the rest 15-90 days before
 
 
 _Patient = tuple[str, str, str, str, str, str]
@@ -154,7 +151,7 @@ def provider_day(clinic: Clinic, seat: Seat, day: date, out: list[tuple[int, dic
     locations = clinic.locations
     location = profile.home if place < _AT_HOME else locations[(place - _AT_HOME) * len(locations) // 38]
     chosen = _distinct(_PATIENTS.unpack_from(draws, _AT_PATIENTS), len(slots), len(patients))
-    ids = draws[_AT_IDS : _AT_IDS + _ID * len(slots)].translate(_TO_BASE62).decode("ascii")
+    ids = draws[_AT_IDS : _AT_IDS + _ID * len(slots)].translate(TO_BASE62).decode("ascii")
 
     zone_key = clinic.timezone
     ordinal = day.toordinal()
@@ -174,18 +171,7 @@ def provider_day(clinic: Clinic, seat: Seat, day: date, out: list[tuple[int, dic
             stamp, offset = parts[0] + HHMM[start] + ":00" + parts[1], parts[2]
         ehr_number = ((ehr_base + index) * _EHR_MULTIPLIER + ehr_salt) % _EHR_SPACE + 10_000_000
         reasons = appt_type.reasons
-        # When it was booked: the same day up to ~4 h before, or 1-90 days earlier in office hours.
-        fraction = hi << 8 | lo
-        if roll < _SAME_DAY or ordinal == 1:  # the day opens at 07:30 or later: never empty
-            booked_on = ordinal
-            low = max(21600, start * 60 - 14400)
-            second = low + (fraction * (start * 60 - 900 - low) >> 16)
-        else:
-            booked_on = ordinal - (
-                1 + (back * 14 >> 8) if roll < _WITHIN_TWO_WEEKS else 15 + (back * 76 >> 8)
-            )
-            booked_on = max(booked_on, 1)
-            second = 25200 + (fraction * 43200 >> 16)
+        booked_on, second = booking(ordinal, start, roll, back, hi << 8 | lo)
         booked = day_parts(zone_key, booked_on)
         if booked is None:
             created = local_time(zone_key, booked_on, second)[0]

@@ -9,49 +9,146 @@ sends the same bytes, id, timestamp and signature; only ``webhook-attempt`` chan
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, Generic, TypeVar
 
-from mock_server.delivery.senders import DeliveryFailed, HttpxSender, Sender
-from mock_server.delivery.timers import Timetable
-from mock_server.model import faults, payloads
-from mock_server.model.ids import iso_millis, utc_now
+from mock_server.data.ids import iso_millis, utc_now
+from mock_server.delivery import payloads
+from mock_server.delivery.ordering import OrderGate
+from mock_server.delivery.senders import DeliveryFailed, Sender
+from mock_server.model.cache import AppointmentCache
+from mock_server.model.hooks import WebhookRegistry
 from mock_server.model.jobs import Attempt, EventRow, Job
+from mock_server.model.journal import Journal
+from mock_server.model.results import failure_data, result_for
+from mock_server.model.state import LiveSettings
 from mock_server.model.store import Store
-from mock_server.settings import Settings
-from mock_server.signing import SIGNATURE_HEADER, serialize
-
-# The senders lived here first and stay importable from here.
-__all__ = ["DeliveryFailed", "Dispatcher", "HttpxSender", "Sender", "is_retryable_status"]
+from mock_server.signing import serialize
 
 log = logging.getLogger("cobalt_mock.webhooks")
 T = TypeVar("T")
+
+
+class Timetable(Generic[T]):
+    """Calls ``fire(item)`` when each item's delay has passed; ``cancel`` takes one back."""
+
+    def __init__(self, fire: Callable[[T], object]) -> None:
+        self._fire = fire
+        self._items: dict[str, tuple[int, T]] = {}  # key → (its entry's number, item)
+        self._heap: list[tuple[float, int, str]] = []  # (due, entry number, key); stale ones skipped
+        self._numbers = itertools.count()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+
+    def add(self, key: str, item: T, delay: float) -> None:
+        """Fire ``item`` in ``delay`` seconds, replacing what ``key`` had scheduled (call on the loop)."""
+        loop = asyncio.get_running_loop()
+        due = loop.time() + max(delay, 0.0)
+        number = next(self._numbers)
+        self._items[key] = (number, item)
+        heapq.heappush(self._heap, (due, number, key))
+        if self._timer is None or due < self._timer_at:
+            self._arm(loop, due)
+
+    def cancel(self, key: str) -> bool:
+        """Take ``key`` back; False if it was not scheduled (or has fired)."""
+        if self._items.pop(key, None) is None:
+            return False
+        if len(self._heap) > 64 and len(self._heap) > 2 * len(self._items):
+            self._heap = [entry for entry in self._heap if self._current(entry)]
+            heapq.heapify(self._heap)
+        if not self._items and self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        return True
+
+    def _current(self, entry: tuple[float, int, str]) -> bool:
+        held = self._items.get(entry[2])
+        return held is not None and held[0] == entry[1]
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, due: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = loop.call_at(due, self._due)
+        self._timer_at = due
+
+    def _due(self) -> None:
+        self._timer = None
+        loop = asyncio.get_running_loop()
+        # call_at may run a little before `due` (the loop's clock resolution): fire what is that close.
+        now = loop.time() + getattr(loop, "_clock_resolution", 0.001)
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            _, number, key = heapq.heappop(heap)
+            held = self._items.get(key)
+            if held is not None and held[0] == number:
+                del self._items[key]
+                self._fire(held[1])
+        self._rearm(loop)
+
+    def _rearm(self, loop: asyncio.AbstractEventLoop) -> None:
+        """A timer for the earliest current entry, unless one is set for it already (``fire`` may
+        have scheduled something meanwhile)."""
+        heap = self._heap
+        while heap and not self._current(heap[0]):
+            heapq.heappop(heap)
+        if heap and (self._timer is None or heap[0][0] < self._timer_at):
+            self._arm(loop, heap[0][0])
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+    def ids(self) -> Iterator[str]:
+        return iter(list(self._items))
 
 
 def is_retryable_status(status: int) -> bool:
     return status >= 500 or status == 429
 
 
-class Dispatcher:
-    """Owns job timers and delivery tasks for one app."""
+def deliveries(job: Job) -> int:
+    """How many times the whole delivery runs (twice for ``duplicate_delivery``)."""
+    return 2 if "duplicate_delivery" in job.behaviours else 1
 
-    def __init__(self, store: Store, settings: Callable[[], Settings]) -> None:
-        self.store = store
-        self.settings = settings
-        self.sender: Sender | None = None
-        self.errors: list[BaseException] = []
+
+class Dispatcher:
+    """Owns job timers, admission of new fetches and delivery tasks for one app (the model's
+    ``Scheduler``)."""
+
+    def __init__(
+        self,
+        settings: LiveSettings,
+        *,
+        store: Store,
+        hooks: WebhookRegistry,
+        cache: AppointmentCache,
+        journal: Journal,
+        sender: Sender,
+        errors: list[BaseException],
+    ) -> None:
+        self._live = settings
+        self._store = store
+        self._hooks = hooks
+        self._cache = cache
+        self._journal = journal
+        self._sender = sender
+        self._errors = errors
+        self._closed = False
         self._timetable: Timetable[Job] = Timetable(self.fire)
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._semaphore: asyncio.Semaphore | None = None
+        self._semaphore = asyncio.Semaphore(settings.current.delivery_concurrency)
         self._running = 0  # jobs fired and not yet completed
         self._waiting: deque[asyncio.Future[None]] = deque()  # fetches waiting for room (``admit``)
         self._admitted = 0  # of them, let through and not yet resumed
-        self.on_attempt: Callable[[Job, Attempt], None] | None = None
-        """Called with every recorded attempt (the journal)."""
-        self.gate = faults.OrderGate()
+        self._gate = OrderGate()
 
     # scheduling
     def schedule(self, job: Job, delay: float | None = None) -> None:
@@ -65,6 +162,13 @@ class Dispatcher:
         if cancelled:
             self._made_room()
         return cancelled
+
+    def complete_now(self, job: Job) -> asyncio.Task[None]:
+        self._timetable.cancel(job.job_id)  # a scheduled job's own timer; its place stays taken
+        return self.fire(job)
+
+    def forget(self, access_token: str | None) -> None:
+        self._gate.forget(access_token)
 
     def fire(self, job: Job) -> asyncio.Task[None]:
         """Start completing ``job`` now."""
@@ -82,27 +186,37 @@ class Dispatcher:
 
     def has_room(self) -> bool:
         """Whether a new job may start now: fewer than ``max_jobs`` unfinished, and no fetch waiting."""
-        return not self._waiting and self._unfinished() < self.settings().max_jobs
+        return not self._waiting and self._unfinished() < self._live.current.max_jobs
 
-    async def admit(self, abandoned: Coroutine[Any, Any, Any]) -> bool:
+    async def start(self, job: Job, watch: Callable[[], asyncio.Future[None]]) -> bool:
+        if not self.has_room():
+            gone = watch()
+            try:
+                if not await self.admit(gone):
+                    return False
+            finally:
+                gone.cancel()
+        self._store.add_job(job)
+        if job.status == "scheduled":
+            self.schedule(job)
+        return True
+
+    async def admit(self, abandoned: asyncio.Future[None]) -> bool:
         """Backpressure for new fetches, first come first served: wait while ``max_jobs`` jobs are
         unfinished (scheduled, or being generated and delivered). A client faster than the fake, or
         than its receiver, then sees slower 202s instead of the fake's memory growing without bound.
 
-        True when it is this fetch's turn: create its job now, in the same step. False when
+        True when it is this fetch's turn: record its job now, in the same step. False when
         ``abandoned`` (its client hanging up) finished first; the turn then passes on.
         """
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append(turn)
         self._made_room()
-        watch = asyncio.ensure_future(abandoned)
         try:
-            await asyncio.wait({turn, watch}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({turn, abandoned}, return_when=asyncio.FIRST_COMPLETED)
         except BaseException:
             self._leave(turn)
             raise
-        finally:
-            watch.cancel()
         if turn.done():
             self._admitted -= 1
             return True
@@ -121,7 +235,7 @@ class Dispatcher:
 
     def _made_room(self) -> None:
         """An unfinished job finished or was cancelled: the longest-waiting fetches go ahead."""
-        while self._waiting and self._unfinished() < self.settings().max_jobs:
+        while self._waiting and self._unfinished() < self._live.current.max_jobs:
             turn = self._waiting.popleft()
             if not turn.done():
                 self._admitted += 1  # its place is kept until it runs
@@ -138,7 +252,7 @@ class Dispatcher:
         """A background task's bug is kept in ``errors``, so the test that caused it fails."""
         self._tasks.discard(task)
         if not task.cancelled() and (exc := task.exception()) is not None:
-            self.errors.append(exc)
+            self._errors.append(exc)
             log.error("background task failed", exc_info=exc)
 
     @property
@@ -147,81 +261,68 @@ class Dispatcher:
 
     # completion
     async def complete(self, job: Job) -> None:
-        settings = self.settings()
+        settings = self._live.current
         try:
-            from mock_server.data import generator  # Faker and the tables: loaded with the first job
-
-            clinic = generator.clinic_for(settings.seed, job.access_token, settings.timezone)
-            data, cached = faults.build_data(clinic, job)
+            data, cached = result_for(job, settings.seed, settings.timezone)
         except Exception as exc:  # a generator bug must not lose the job: report it, send a failure
-            self.errors.append(exc)
+            self._errors.append(exc)
             log.exception("generating job %s failed", job.job_id)
-            data = payloads.failure_data(
-                job,
-                "Internal error in cobalt-mock",
-                [{"code": "internal_error", "description": repr(exc)}],
-            )
-            cached = []
-        self.store.cache.put(job.access_token, cached)
+            reasons = [{"code": "internal_error", "description": repr(exc)}]
+            data, cached = failure_data(job.request, "Internal error in cobalt-mock", reasons), []
+        self._cache.put(job.access_token, cached)
         await self.publish(job, data)
 
     async def publish(self, job: Job, data: dict[str, object]) -> None:
         """Record the event for ``data`` and deliver it to every registered URL."""
-        if self.store.jobs.get(job.job_id) is not job:  # reset while it ran: record and send nothing
+        if self._store.jobs.get(job.job_id) is not job:  # reset while it ran: record and send nothing
             job.status = "completed"
             return
         now = utc_now()
         payload = payloads.envelope(job, dict(data), now)
         body = serialize(payload)
         job.payload, job.body, job.event_id, job.completed_at = payload, body, payload["id"], now
-        hooks = self.store.webhooks
-        urls = hooks.urls()
+        urls = self._hooks.urls()
         rows = [EventRow.for_job(job, url, "pending", now) for url in urls] or [
             EventRow.for_job(job, None, "failed", now)
         ]
-        self.store.add_events(rows)
+        self._store.add_events(rows)
         if urls:
-            await self.gate.wait(job)
-            headers = self.headers_for(job, body)
-            for delivery in range(1, faults.deliveries(job) + 1):
+            await self._gate.wait(job)
+            headers = self._headers(job, body)
+            for delivery in range(1, deliveries(job) + 1):
                 if len(rows) == 1:  # the usual case, without gather's future and task per URL
                     await self.deliver(job, rows[0], body, headers, delivery)
                 else:
                     await asyncio.gather(*(self.deliver(job, row, body, headers, delivery) for row in rows))
         job.status = "completed"
-        self.gate.passed(job)
-        self.store.notify()
+        self._gate.passed(job)
+        self._store.notify()
 
-    def headers_for(self, job: Job, body: bytes) -> dict[str, str]:
-        assert job.payload is not None
-        return {
-            "content-type": "application/json",
-            SIGNATURE_HEADER: faults.signature(job, self.store.webhooks, body),
-            "webhook-id": job.payload["id"],
-            "webhook-timestamp": job.payload["timestamp"],
-        }
+    def _headers(self, job: Job, body: bytes) -> dict[str, str]:
+        return payloads.headers(job, body, self._hooks.secret, self._hooks.previous_secret)
 
-    async def redeliver(self, job: Job) -> int:
-        """Deliver a completed job's event again to every registered URL; return the delivery number.
+    def redeliver(self, job: Job) -> asyncio.Task[int]:
+        """Deliver a completed job's event again to every registered URL (see ``_redeliver``)."""
+        return self.track(self._redeliver(job))
 
-        The same bytes, id and timestamp, signed again (with the current secret, unless the job's
+    async def _redeliver(self, job: Job) -> int:
+        """The same bytes, id and timestamp, signed again (with the current secret, unless the job's
         behaviours say otherwise). ``webhook-attempt`` restarts at 1, since Cobalt's retry rule
-        applies to each delivery; attempts record which delivery they belong to.
-        """
+        applies to each delivery; attempts record which delivery they belong to. Returns the
+        delivery number."""
         assert job.body is not None
-        assert job.payload is not None
         delivery = max((a.delivery for a in job.attempts), default=0) + 1
-        known = {row.webhook_url: row for row in self.store.find_events(job_id=job.job_id)}
+        known = {row.webhook_url: row for row in self._store.find_events(job_id=job.job_id)}
         rows = []
-        for url in self.store.webhooks.urls():
+        for url in self._hooks.urls():
             row = known.get(url)
             if row is None:
                 row = EventRow.for_job(job, url, "pending", utc_now())
-                self.store.add_events([row])
+                self._store.add_events([row])
             rows.append(row)
-        headers = self.headers_for(job, job.body)
+        headers = self._headers(job, job.body)
         await asyncio.gather(*(self.deliver(job, row, job.body, headers, delivery) for row in rows))
-        self.store.notify()
+        self._store.notify()
         return delivery
 
     async def deliver(
@@ -229,7 +330,7 @@ class Dispatcher:
     ) -> None:
         """POST to one URL with Cobalt's retry rule; set the row's final delivery status."""
         assert row.webhook_url is not None
-        settings = self.settings()
+        settings = self._live.current
         url = row.webhook_url
         ok, retry = await self.attempt(job, url, 1, body, headers, settings.webhook_timeout, delivery)
         if retry:
@@ -249,25 +350,23 @@ class Dispatcher:
     ) -> tuple[bool, bool]:
         """One POST; returns (succeeded, worth retrying)."""
         sent = {**headers, "webhook-attempt": str(number)}
-        if self._semaphore is None:
-            self._semaphore = asyncio.Semaphore(self.settings().delivery_concurrency)
         status: int | None = None
         error: str | None = None
         retry = False
         started, clock = utc_now(), time.perf_counter()
         async with self._semaphore:
             try:
-                if self.sender is None:
-                    raise DeliveryFailed("the server is not running (no HTTP client)", retryable=False)
-                status = await self.sender(url, body, sent, timeout)
+                if self._closed:
+                    raise DeliveryFailed("the server has stopped", retryable=False)
+                status = await self._sender(url, body, sent, timeout)
                 retry = is_retryable_status(status)
             except DeliveryFailed as exc:
                 error, retry = str(exc), exc.retryable
         duration = (time.perf_counter() - clock) * 1000
         record = Attempt(number, url, iso_millis(started), duration, status, error, sent, body, delivery)
         job.attempts += (record,)
-        if self.on_attempt is not None:
-            self.on_attempt(job, record)
+        if self._store.jobs.get(job.job_id) is job:  # not one that a reset forgot mid-delivery
+            self._journal.record_attempt(job, record)
         log.info(
             "webhook %s job=%s attempt=%d -> %s (%.1f ms)",
             url,
@@ -280,8 +379,8 @@ class Dispatcher:
 
     # shutdown
     async def drain(self, grace: float) -> list[str]:
-        """Shutdown: jobs not yet due never start; running ones (deliveries, retries) get ``grace``
-        seconds, then are cancelled. Returns the ids of every job not completed, oldest first."""
+        """Jobs not yet due never start; running ones (deliveries, retries) get ``grace`` seconds,
+        then are cancelled. Returns the ids of every job not completed, oldest first."""
         for job_id in self._timetable.ids():
             self.cancel(job_id)
         tasks = list(self._tasks)
@@ -291,4 +390,11 @@ class Dispatcher:
                 task.cancel()
             if still:
                 await asyncio.wait(still)
-        return [job.job_id for job in self.store.jobs.values() if job.status != "completed"]
+        return [job.job_id for job in self._store.jobs.values() if job.status != "completed"]
+
+    async def close(self, grace: float) -> list[str]:
+        """Shutdown: ``drain``, then close the sender; later attempts fail. Returns ``drain``'s ids."""
+        undone = await self.drain(grace)
+        self._closed = True
+        await self._sender.aclose()
+        return undone

@@ -19,8 +19,8 @@ import string
 from typing import Any
 from urllib.parse import urlsplit
 
-from mock_server import __version__
 from mock_server.delivery.senders import DeliveryFailed, HttpxSender
+from mock_server.version import __version__
 
 try:
     import httptools

@@ -26,6 +26,8 @@ class Sender(Protocol):
 
     async def __call__(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> int: ...
 
+    async def aclose(self) -> None: ...
+
 
 class HttpxSender:
     """The default sender: one pooled ``httpx.AsyncClient``, made on first use.

@@ -10,37 +10,19 @@ cards: an MRN ``mock-<behaviour>[-<value>]`` (``mock-ehr-failure``, ``mock-slow-
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from mock_server.errors import ConfigError
 from mock_server.model.jobs import FetchRequest
-from mock_server.settings import Delay
+from mock_server.settings import Delay, number
 
 SCENARIO_HEADER = "x-cobalt-mock-scenario"
 MAGIC_MRN_PREFIX = "mock-"
 MAGIC_PROVIDER_PREFIX = "prov_mock_"
 
 Level = Literal["api", "job"]
-
-
-def number(kind: type[int] | type[float], low: float, high: float) -> Callable[[object], Any]:
-    def parse(value: object) -> Any:
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise ConfigError(f"expected a number, got {value!r}")
-        try:
-            parsed = kind(value)
-        except ValueError:
-            raise ConfigError(f"expected a number, got {value!r}") from None
-        if isinstance(value, float) and kind is int and parsed != value:
-            raise ConfigError(f"expected a whole number, got {value!r}")
-        if not (math.isfinite(parsed) and low <= parsed <= high):
-            raise ConfigError(f"expected a number from {low:g} to {high:g}, got {value!r}")
-        return parsed
-
-    return parse
 
 
 def _delay(value: object) -> str:

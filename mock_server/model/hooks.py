@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from mock_server.model.ids import new_id
+from mock_server.data.ids import new_id
 
 
 @dataclass  # a handful: no slots (they cost the import a second class)
@@ -25,10 +25,15 @@ class WebhookRegistry:
     ROTATION_GRACE = dt.timedelta(hours=24)
 
     def __init__(self, secret: str, urls: Iterable[str] = ()) -> None:
+        self._hooks: dict[str, Webhook] = {}
+        self.reset(secret, urls)
+
+    def reset(self, secret: str, urls: Iterable[str] = ()) -> None:
+        """Back to ``secret`` and these URLs only, with no previous secret."""
         self.secret = secret
         self.previous_secret: str | None = None
         self.previous_valid_until: dt.datetime | None = None
-        self._hooks: dict[str, Webhook] = {}
+        self._hooks.clear()
         for url in urls:
             self.register(url)
 
@@ -49,6 +54,14 @@ class WebhookRegistry:
         self.previous_valid_until = now + self.ROTATION_GRACE
         self.secret = "whsec_" + secrets.token_hex(16)
         return self.secret
+
+    def valid_secrets(self, now: dt.datetime) -> list[str]:
+        """The secrets a receiver may verify with at ``now``: the current one, and the previous one
+        during its grace period."""
+        secrets = [self.secret]
+        if self.previous_secret and self.previous_valid_until and self.previous_valid_until > now:
+            secrets.append(self.previous_secret)
+        return secrets
 
     def __iter__(self) -> Iterator[Webhook]:
         return iter(list(self._hooks.values()))

@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
-from mock_server.model.ids import iso_millis
+from mock_server.data.ids import iso_millis
 
 SearchBy = Literal["date_range", "mrn", "provider"]
 SEARCH_MODES: tuple[SearchBy, ...] = ("date_range", "mrn", "provider")

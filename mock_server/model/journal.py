@@ -12,13 +12,11 @@ import datetime as dt
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from starlette.types import Scope
-
-from mock_server.model.ids import iso_millis
+from mock_server.data.ids import iso_millis
 from mock_server.model.jobs import Attempt, Job
 
 MAX_BODY_BYTES = 64 * 1024
@@ -57,15 +55,6 @@ def _learn(raw_name: bytes) -> tuple[str, int]:
 
 def _utc(epoch: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(epoch, dt.UTC)
-
-
-def redact_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for name, value in headers:
-        name = name.lower()
-        shown = _shown(_kind(name), value)
-        out[name] = f"{out[name]}, {shown}" if name in out else shown
-    return out
 
 
 @dataclass(slots=True)
@@ -159,6 +148,8 @@ class Journal:
 
     @limit.setter
     def limit(self, value: int) -> None:
+        if value == self._entries.maxlen:
+            return
         with self._lock:
             self._entries = deque(self._entries, maxlen=value)
 
@@ -166,36 +157,15 @@ class Journal:
         self._seq += 1
         return self._seq
 
-    def start_request(
-        self, method: str, path: str, query: str, headers: Iterable[tuple[str, str]], access_token: str
-    ) -> RequestEntry:
-        """Journal a request as it arrives; the middleware fills in the rest as it happens."""
-        with self._lock:
-            entry = RequestEntry(
-                self._next(),
-                time.time(),
-                method,
-                path,
-                query,
-                redact_headers(headers),
-                access_token,
-            )
-            self._entries.append(entry)
-        return entry
-
-    def start_scope(self, scope: Scope, wanted: dict[str, str] | None = None) -> RequestEntry:
-        """``start_request`` for an ASGI request scope: its method, path, query and headers,
-        redacted in the same single pass that decodes them (this runs on every API call).
-
-        ``wanted`` (header name → "") gets the first value of each of its headers, unredacted, from
-        that same pass, for a caller that reads them anyway (the fetch endpoint)."""
+    def start_scope(self, scope: Mapping[str, Any]) -> RequestEntry:
+        """Journal a request as it arrives, from its ASGI scope: its method, path, query and headers,
+        redacted in the same single pass that decodes them (this runs on every API call); the
+        pipeline fills in the rest as it happens."""
         headers: dict[str, str] = {}
         token: str | None = None
         for raw_name, raw_value in scope["headers"]:
             name, kind = _NAMES.get(raw_name) or _learn(raw_name)
             value = raw_value.decode("latin-1")
-            if wanted is not None and name in wanted and name not in headers:  # its first value
-                wanted[name] = value
             if kind == _TOKEN and token is None:
                 token = value
             shown = _shown(kind, value)

@@ -34,10 +34,10 @@ from mock_server.model.behaviours import (
     behaviour,
     header_behaviours,
     magic_behaviours,
-    number,
     parse_params,
 )
 from mock_server.model.jobs import SEARCH_MODES, FetchRequest
+from mock_server.settings import number
 
 MAX_SCENARIOS = 1000
 

@@ -1,34 +1,40 @@
-"""``MockState``: what one running fake owns — its settings, its store and its dispatcher.
+"""``MockState``: the fake's model — every operation the API, the control plane and the test handle
+perform, over the objects that hold its state.
 
-Also the test controls (scenarios, holding and finishing jobs, redelivery, run-time config, reset)
-and the journal. Methods that start timers or tasks must run on the server's event loop; called from
-another thread (a test, the pytest plugin) they hop onto it and wait for the result.
+Like moto's backends: handlers are thin and call one method here; nothing outside reaches into the
+objects behind it. Its collaborators are given to it when it is built (``mock_server.api.app``
+builds them all); the one that completes jobs and sends webhooks is a ``Scheduler`` from the
+delivery layer above, known here only by that protocol. Methods run on the server's event loop
+(the test handle hops onto it first).
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import datetime as dt
 import functools
 import hashlib
 import itertools
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, NoReturn, Protocol
 
-from mock_server.delivery.dispatcher import Dispatcher
+from mock_server.data.ids import new_id, reference_id_for, utc_now
 from mock_server.errors import ApiError, ConfigError
-from mock_server.model import faults
-from mock_server.model.hooks import WebhookRegistry
-from mock_server.model.ids import new_id, reference_id_for, utc_now
-from mock_server.model.jobs import Attempt, FetchRequest, Job
-from mock_server.model.journal import Journal
-from mock_server.model.scenarios import Scenario, ScenarioBook, Selection
+from mock_server.model.behaviours import Applied
+from mock_server.model.cache import AppointmentCache
+from mock_server.model.hooks import Webhook, WebhookRegistry
+from mock_server.model.jobs import EventRow, FetchRequest, Job
+from mock_server.model.journal import Journal, RequestEntry
+from mock_server.model.scenarios import Scenario, ScenarioBook
 from mock_server.model.store import Store
 from mock_server.settings import Delay, Settings
 
-T = TypeVar("T")
+MSG_429 = "Too many requests. Please retry later."
+MSG_500 = "Internal server error."
+MSG_504 = "Gateway timeout."
+
 # Settings a running server cannot take back: they shaped its socket, its client or its registry.
 FIXED_AT_START = frozenset(
     {
@@ -44,6 +50,68 @@ FIXED_AT_START = frozenset(
 )
 
 
+class LiveSettings:
+    """The settings in force now (``configure`` changes them) and the ones a full reset restores."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.current = settings
+        self.initial = settings
+
+
+class Scheduler(Protocol):
+    """What the model asks of the delivery layer (``mock_server.delivery.dispatcher.Dispatcher``)."""
+
+    async def start(self, job: Job, watch: Callable[[], asyncio.Future[None]]) -> bool:
+        """Take a place for a new job among the unfinished ones (waiting, first come first served,
+        while ``max_jobs`` are unfinished), record it and, unless it is held or stalled, start its
+        timer. False when the client hung up first (``watch()``'s future ended)."""
+
+    def schedule(self, job: Job, delay: float | None = None) -> None:
+        """Complete ``job`` after ``delay`` seconds (its own delay by default)."""
+
+    def cancel(self, job_id: str) -> bool:
+        """Take back a scheduled job's timer."""
+
+    def complete_now(self, job: Job) -> asyncio.Task[None]:
+        """Complete ``job`` now; the task ends after its deliveries."""
+
+    def redeliver(self, job: Job) -> asyncio.Task[int]:
+        """Deliver a completed job's event again; the task's result is the delivery number."""
+
+    def forget(self, access_token: str | None) -> None:
+        """A reset: let waiting out-of-order deliveries go and forget their order."""
+
+    @property
+    def pending(self) -> int:
+        """Jobs waiting for their due time."""
+
+    async def drain(self, grace: float) -> list[str]:
+        """Stop every timer; give running completions ``grace`` seconds, then cancel them."""
+
+
+class Holds:
+    """Connections an ``api_timeout`` fault holds open, so that a reset can answer them at once."""
+
+    def __init__(self) -> None:
+        self._held: dict[asyncio.Future[None], str] = {}
+
+    def add(self, access_token: str) -> asyncio.Future[None]:
+        released: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._held[released] = access_token
+        return released
+
+    def discard(self, released: asyncio.Future[None]) -> None:
+        self._held.pop(released, None)
+
+    def release(self, access_token: str | None = None) -> None:
+        for released, token in list(self._held.items()):
+            if access_token in (None, token) and not released.done():
+                released.set_result(None)
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+
 @dataclass(frozen=True)  # one per client: no slots (they cost the import a second class)
 class Caller:
     """Who made an API call: the three auth headers (access token empty for webhook calls)."""
@@ -53,50 +121,80 @@ class Caller:
     reference_id: str
 
 
-@dataclass
 class MockState:
-    settings: Settings
-    store: Store = field(init=False)
-    dispatcher: Dispatcher = field(init=False)
-    errors: list[BaseException] = field(default_factory=list)
-    journal: Journal = field(init=False)
-    scenarios: ScenarioBook = field(init=False)
-    loop: asyncio.AbstractEventLoop | None = field(default=None, init=False)
-    """The server's loop, set when the app starts."""
-
-    def __post_init__(self) -> None:
-        s = self.settings
-        self.store = Store(
-            secret=s.webhook_secret,
-            webhook_urls=s.webhook_urls,
-            max_jobs=s.max_jobs,
-            max_events=s.max_events,
-            max_cached_appointments=s.max_cached_appointments,
-        )
-        self.dispatcher = Dispatcher(self.store, lambda: self.settings)
-        self.dispatcher.errors = self.errors
-        self._sequence = itertools.count(1)
-        self.initial_settings = s
-        self.journal = Journal(s.max_journal)
-        self.dispatcher.on_attempt = self._journal_attempt
-        self.scenarios = ScenarioBook()
+    def __init__(
+        self,
+        settings: LiveSettings,
+        *,
+        store: Store,
+        hooks: WebhookRegistry,
+        cache: AppointmentCache,
+        journal: Journal,
+        scenarios: ScenarioBook,
+        scheduler: Scheduler,
+        holds: Holds,
+        errors: list[BaseException],
+    ) -> None:
+        self._live = settings
+        self._store = store
+        self._hooks = hooks
+        self._cache = cache
+        self.journal = journal
+        self._scenarios = scenarios
+        self._scheduler = scheduler
+        self.holds = holds
+        self.errors = errors
+        """Exceptions raised inside the fake (a handler's 500, a failed job), for their test."""
         self._holding: set[str | None] = set()  # access tokens whose new jobs wait; None: every token
+        self._sequence = itertools.count(1)
         self._api_sequence = itertools.count(1)
-        self.waiting: dict[asyncio.Future[None], str] = {}  # api_timeout connections → access token
+
+    @property
+    def settings(self) -> Settings:
+        return self._live.current
+
+    # callers and fetches
 
     def caller(self, client_id: str, access_token: str) -> Caller:
         return _caller(client_id, access_token, self.settings.token_references)
 
-    def create_job(
-        self, caller: Caller, request: FetchRequest, behaviours: Mapping[str, Mapping[str, Any]] | None = None
-    ) -> Job:
-        """Accept a fetch: record the job and start its timer (the caller answers 202).
+    async def accept(
+        self,
+        caller: Caller,
+        request: FetchRequest,
+        header: str,
+        watch: Callable[[], asyncio.Future[None]],
+        entry: RequestEntry | None = None,
+    ) -> Job | None:
+        """Accept a fetch: choose its behaviours, answer an API-level one, wait for room, record
+        the job and start it. Returns the job (the caller answers 202), or None when the client hung
+        up while waiting for room. ``watch()`` makes a future that ends when the client hangs up
+        (made only when something waits); ``entry`` is the request's journal entry.
 
-        ``behaviours`` (job-level, from ``select``) go with the job; ``slow`` replaces the delay,
-        ``never_complete`` leaves it stalled, and a hold on its access token leaves it held.
+        Behaviours come from the ``x-cobalt-mock-scenario`` ``header``, magic values and scenarios
+        (consumed here). ``api_429``/``api_500`` raise their ``ApiError`` at once; ``api_timeout``
+        holds the call for its ``seconds``, until the client hangs up or a reset, then raises 504.
+        Of job-level ones, ``slow`` replaces the delay, ``never_complete`` leaves the job stalled, a
+        hold on its access token leaves it held, and ``old_secret`` rotates the secret now if there
+        is no previous one to sign with.
         """
+        try:
+            selection = self._scenarios.select(self.settings.seed, caller.access_token, request, header)
+        except ConfigError as exc:
+            raise ApiError(400, f"Invalid cobalt-mock scenario: {exc}.") from None
+        if entry is not None and (selection.api is not None or selection.job):
+            entry.behaviours = selection.to_json()
+        if selection.api is not None:
+            await self._answer_fault(selection.api, caller.access_token, watch)
+        job = self._job(caller, request, selection.behaviours() if selection.job else {})
+        if not await self._scheduler.start(job, watch):
+            return None
+        if entry is not None:
+            entry.job_id = job.job_id
+        return job
+
+    def _job(self, caller: Caller, request: FetchRequest, chosen: dict[str, dict[str, Any]]) -> Job:
         number = next(self._sequence)
-        chosen = {name: dict(params) for name, params in behaviours.items()} if behaviours else {}
         delay = Delay.parse(chosen["slow"]["delay"]) if "slow" in chosen else self.settings.delay
         seconds = delay.low if delay.kind == "fixed" else delay.draw(_job_rng(self.settings.seed, number))
         job = Job(
@@ -109,34 +207,140 @@ class MockState:
             number=number,
             behaviours=chosen,
         )
-        self.store.add_job(job)
+        if "old_secret" in chosen and self._hooks.previous_secret is None:
+            self._hooks.rotate(utc_now())
         if "never_complete" in chosen:
             job.status = "stalled"
         elif self.holding(job.access_token):
             job.status = "held"
-        else:
-            self.dispatcher.schedule(job)
         return job
 
-    def _journal_attempt(self, job: Job, attempt: Attempt) -> None:
-        if self.store.jobs.get(job.job_id) is job:  # not one that a reset forgot mid-delivery
-            self.journal.record_attempt(job, attempt)
+    async def _answer_fault(
+        self, applied: Applied, access_token: str, watch: Callable[[], asyncio.Future[None]]
+    ) -> NoReturn:
+        if applied.behaviour == "api_429":
+            raise ApiError(429, MSG_429, {"retry-after": str(applied.params["retry_after"])})
+        if applied.behaviour == "api_500":
+            raise ApiError(500, MSG_500)
+        released, gone = self.holds.add(access_token), watch()
+        try:
+            await asyncio.wait(
+                {released, gone}, timeout=applied.params["seconds"], return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            self.holds.discard(released)
+            gone.cancel()
+        raise ApiError(504, MSG_504)
+
+    def api_latency(self) -> float:
+        """Seconds to wait before answering the next API request (``api_latency``, from the seed)."""
+        delay = self.settings.api_latency
+        if delay.kind == "fixed":
+            return delay.low
+        return delay.draw(_job_rng(self.settings.seed, next(self._api_sequence), "api"))
+
+    # what the API reads
+
+    def appointments(self, access_token: str, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
+        """Cached appointments of ``access_token`` on the clinic's local dates ``start..end``."""
+        return self._cache.query(access_token, start, end)
+
+    def events(
+        self,
+        access_token: str | None = None,
+        *,
+        job_id: str | None = None,
+        event_type: str | None = None,
+        delivery_status: str | None = None,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+    ) -> list[EventRow]:
+        """Recorded webhook events matching every given filter, oldest first."""
+        return self._store.find_events(
+            access_token,
+            job_id=job_id,
+            event_type=event_type,
+            delivery_status=delivery_status,
+            start=start,
+            end=end,
+        )
+
+    def counts(self) -> dict[str, int]:
+        """What ``/_mock/health`` reports."""
+        return {
+            "jobs": len(self._store.jobs),
+            "pending_jobs": self._scheduler.pending,
+            "events": len(self._store.events),
+        }
+
+    # webhooks
+
+    @property
+    def webhook_secret(self) -> str:
+        return self._hooks.secret
+
+    def valid_secrets(self) -> list[str]:
+        """The secrets a receiver may verify a delivery with now (the previous one in its grace)."""
+        return self._hooks.valid_secrets(utc_now())
+
+    def webhooks(self) -> list[Webhook]:
+        return list(self._hooks)
+
+    def webhook_urls(self) -> list[str]:
+        return self._hooks.urls()
+
+    def register_webhook(self, url: str) -> Webhook:
+        return self._hooks.register(url)
+
+    def remove_webhook(self, hook_id: str) -> bool:
+        return self._hooks.remove(hook_id)
+
+    def has_webhook(self, hook_id: str) -> bool:
+        return hook_id in self._hooks
+
+    def rotate_secret(self) -> str:
+        """A new signing secret; the old one keeps verifying for the grace period."""
+        return self._hooks.rotate(utc_now())
 
     # scenarios
 
     def add_scenario(self, scenario: Mapping[str, Any]) -> Scenario:
         """Add a scenario from its JSON form (``mock_server.model.scenarios``); ``ConfigError`` if invalid."""
-        return self.scenarios.add(scenario)
+        return self._scenarios.add(scenario)
+
+    def scenarios(self, access_token: str | None = None) -> list[Scenario]:
+        return self._scenarios.list(access_token)
+
+    def remove_scenario(self, scenario_id: str) -> bool:
+        return self._scenarios.remove(scenario_id)
 
     def clear_scenarios(self, access_token: str | None = None) -> int:
         """Remove all scenarios, or those matching only ``access_token``; return how many went."""
-        return self.scenarios.clear(access_token)
+        return self._scenarios.clear(access_token)
 
-    def select(self, caller: Caller, request: FetchRequest, header: str = "") -> Selection:
-        """The behaviours for one fetch: header and magic values, then scenarios (consumed here)."""
-        return self.scenarios.select(self.settings.seed, caller.access_token, request, header)
+    # jobs
 
-    # job control
+    def jobs(self, access_token: str | None = None, status: str | None = None) -> list[Job]:
+        """Jobs (of one access token, in one status, if given), oldest first."""
+        return [
+            job
+            for job in self._store.jobs.values()
+            if access_token in (None, job.access_token) and status in (None, job.status)
+        ]
+
+    def find_job(self, job_id: str) -> Job | None:
+        return self._store.job(job_id)
+
+    def job(self, job_id: str) -> Job:
+        """The job, or ``ApiError(404)``."""
+        job = self._store.job(job_id)
+        if job is None:
+            raise ApiError(404, f"Job {job_id} not found.")
+        return job
+
+    def wait_for_job(self, job_id: str, timeout: float = 5.0) -> Job:
+        """Block until the job has finished every delivery attempt (call from outside the loop)."""
+        return self._store.wait_for_job(job_id, timeout)
 
     def hold(self, access_token: str | None = None) -> None:
         """New jobs (of ``access_token``, or every token's) wait in status "held" until released."""
@@ -151,45 +355,29 @@ class MockState:
         Each completes at its due time, or at once if that has passed. Releasing one token while
         every token is held releases that token's jobs; its new jobs are still held.
         """
-        return self._on_loop(self._release, access_token)
-
-    def _release(self, access_token: str | None) -> list[Job]:
         if access_token is None:
             self._holding.clear()
         else:
             self._holding.discard(access_token)
         now, released = utc_now(), []
-        for job in list(self.store.jobs.values()):
-            if job.status == "held" and access_token in (None, job.access_token):
-                self.dispatcher.schedule(job, max(0.0, (job.due_at - now).total_seconds()))
-                released.append(job)
+        for job in self.jobs(access_token, "held"):
+            self._scheduler.schedule(job, max(0.0, (job.due_at - now).total_seconds()))
+            released.append(job)
         return released
-
-    def job(self, job_id: str) -> Job:
-        """The job, or ``ApiError(404)``."""
-        job = self.store.job(job_id)
-        if job is None:
-            raise ApiError(404, f"Job {job_id} not found.")
-        return job
 
     def complete_now(self, job_id: str) -> asyncio.Task[None]:
         """Finish a scheduled, held or stalled job now; the task ends after its deliveries."""
         job = self.job(job_id)
         if job.status not in ("scheduled", "held", "stalled"):
             raise ApiError(409, f"Job {job_id} is already {job.status}.")
-        return self._on_loop(self._complete_now, job)
-
-    def _complete_now(self, job: Job) -> asyncio.Task[None]:
-        self.dispatcher.cancel(job.job_id)
-        return self.dispatcher.fire(job)
+        return self._scheduler.complete_now(job)
 
     def redeliver(self, job_id: str) -> asyncio.Task[int]:
-        """Deliver a completed job's webhook again (see ``Dispatcher.redeliver``); the task's result
-        is the delivery number."""
+        """Deliver a completed job's webhook again; the task's result is the delivery number."""
         job = self.job(job_id)
         if job.status != "completed" or job.body is None:
             raise ApiError(409, f"Job {job_id} has not completed, so it has no webhook to redeliver.")
-        return self._on_loop(lambda: self.dispatcher.track(self.dispatcher.redeliver(job)))
+        return self._scheduler.redeliver(job)
 
     # run time
 
@@ -201,19 +389,18 @@ class MockState:
         self._apply(self.settings.replace(**values))
         return self.settings
 
-    def _apply(self, settings: Settings) -> None:
-        self.settings = settings
-        self.store.max_jobs, self.store.max_events = settings.max_jobs, settings.max_events
-        self.store.cache.limit = settings.max_cached_appointments
-        if self.journal.limit != settings.max_journal:
-            self.journal.limit = settings.max_journal
+    async def restart(self, settings: Settings) -> None:
+        """Like a fresh server with ``settings`` (the test handle, between tests): cancel whatever
+        still runs, make ``settings`` what a full reset restores, and reset."""
+        await self._scheduler.drain(0)
+        self._live.initial = settings
+        self.reset()
 
-    def api_latency(self) -> float:
-        """Seconds to wait before answering the next API request (``api_latency``, from the seed)."""
-        delay = self.settings.api_latency
-        if delay.kind == "fixed":
-            return delay.low
-        return delay.draw(_job_rng(self.settings.seed, next(self._api_sequence), "api"))
+    def _apply(self, settings: Settings) -> None:
+        self._live.current = settings
+        self._store.max_jobs, self._store.max_events = settings.max_jobs, settings.max_events
+        self._cache.limit = settings.max_cached_appointments
+        self.journal.limit = settings.max_journal
 
     def reset(self, access_token: str | None = None) -> None:
         """Forget one access token's jobs, events, cache, journal, scenarios and hold, or everything.
@@ -222,61 +409,30 @@ class MockState:
         restarts the sequences that per-job draws use, so each test starts like a fresh server.
         Connections held by ``api_timeout`` are answered (504) at once.
         """
-        self._on_loop(self._reset, access_token)
-
-    def _reset(self, access_token: str | None) -> None:
-        for job in list(self.store.jobs.values()):
-            if access_token is None or job.access_token == access_token:
-                self.dispatcher.cancel(job.job_id)
-        self.store.reset(access_token)
+        for job in self.jobs(access_token):
+            self._scheduler.cancel(job.job_id)
+        self._store.reset(access_token)
+        self._cache.clear(access_token)
         self.journal.clear(access_token)
-        self.scenarios.clear(access_token)
-        self.dispatcher.gate.forget(access_token)
-        faults.release_all([f for f, token in self.waiting.items() if access_token in (None, token)])
+        self._scenarios.clear(access_token)
+        self._scheduler.forget(access_token)
+        self.holds.release(access_token)
         if access_token is None:
             self._holding.clear()
-            self._apply(self.initial_settings)
-            initial = self.initial_settings
-            self.store.webhooks = WebhookRegistry(initial.webhook_secret, initial.webhook_urls)
+            initial = self._live.initial
+            self._apply(initial)
+            self._hooks.reset(initial.webhook_secret, initial.webhook_urls)
             self._sequence = itertools.count(1)
             self._api_sequence = itertools.count(1)
         else:
             self._holding.discard(access_token)
 
-    def _on_loop(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(*args)`` on the server's loop: directly if this is that loop (or none runs)."""
-        loop = self.loop
-        if loop is None or not loop.is_running() or _running_loop() is loop:
-            return fn(*args)
-        done: concurrent.futures.Future[T] = concurrent.futures.Future()
-
-        def run() -> None:
-            try:
-                done.set_result(fn(*args))
-            except BaseException as exc:
-                done.set_exception(exc)
-
-        loop.call_soon_threadsafe(run)
-        return done.result(timeout=30)
-
 
 @functools.lru_cache(maxsize=1024)
 def _caller(client_id: str, access_token: str, token_references: tuple[tuple[str, str], ...]) -> Caller:
     """Callers are immutable and few: made once each, not on every API call."""
-    return Caller(client_id, access_token, _reference(token_references, access_token))
-
-
-def _reference(token_references: tuple[tuple[str, str], ...], access_token: str) -> str:
-    """The token's ``access_token_reference_id``: configured (``Settings.reference_for``), else
-    derived (once per token: ``_caller`` is cached)."""
-    return dict(token_references).get(access_token) or reference_id_for(access_token)
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
+    reference = dict(token_references).get(access_token) or reference_id_for(access_token)
+    return Caller(client_id, access_token, reference)
 
 
 def _job_rng(seed: int, number: int, kind: str = "delay") -> random.Random:

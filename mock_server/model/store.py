@@ -1,6 +1,6 @@
-"""The fake's in-memory state: jobs, recorded webhook events, registered webhooks, the appointment cache.
+"""The jobs the fake accepted and the webhook events it recorded.
 
-Everything is bounded by a retention setting and evicted oldest first, except jobs that have not
+Both are bounded by a retention setting and evicted oldest first, except jobs that have not
 finished: nothing the fake has accepted is ever dropped before its event is recorded.
 """
 
@@ -11,29 +11,17 @@ import threading
 from collections import OrderedDict, deque
 from collections.abc import Iterable
 
-from mock_server.model.cache import AppointmentCache
-from mock_server.model.hooks import WebhookRegistry
 from mock_server.model.jobs import EventRow, Job
 
 
 class Store:
-    """All mutable state of one fake server. Owned by the app, never global."""
+    """Jobs and events of one fake server. Owned by the app, never global."""
 
-    def __init__(
-        self,
-        *,
-        secret: str,
-        webhook_urls: Iterable[str] = (),
-        max_jobs: int = 10_000,
-        max_events: int = 10_000,
-        max_cached_appointments: int = 200_000,
-    ) -> None:
+    def __init__(self, *, max_jobs: int = 10_000, max_events: int = 10_000) -> None:
         self.max_jobs = max_jobs
         self.max_events = max_events
         self.jobs: OrderedDict[str, Job] = OrderedDict()
         self.events: deque[EventRow] = deque()
-        self.webhooks = WebhookRegistry(secret, webhook_urls)
-        self.cache = AppointmentCache(max_cached_appointments)
         # Lets other threads (tests, the pytest plugin) await a job without polling.
         self.changed = threading.Condition()
         self._waiters = 0
@@ -118,7 +106,7 @@ class Store:
         return rows
 
     def reset(self, access_token: str | None = None) -> None:
-        """Forget jobs, events and cached appointments: all of them, or one access token's."""
+        """Forget jobs and events: all of them, or one access token's."""
         if access_token is None:
             self.jobs.clear()
             self.events.clear()
@@ -126,4 +114,3 @@ class Store:
             for job_id in [k for k, j in self.jobs.items() if j.access_token == access_token]:
                 del self.jobs[job_id]
             self.events = deque(r for r in self.events if r.access_token != access_token)
-        self.cache.clear(access_token)

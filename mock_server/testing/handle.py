@@ -1,46 +1,61 @@
 """The engine behind the pytest plugin: one fake and receiver per session, a clean handle per test.
 
-``CobaltMockServer`` (``mock_server.testing.session``) runs the fake (uvicorn in a thread on a pre-bound
-port) and a ``WebhookReceiver``; ``CobaltMock`` is what a test uses, with what its waits check and
-explain in ``mock_server.testing.waiting``. Kept apart from ``pytest_plugin`` (the hooks and fixtures) the
-way pytest-httpserver keeps its engine apart from its glue. Only the standard library, pytest and
-``mock_server.settings`` load at import; the server's dependencies load when a server starts.
+``CobaltMockServer`` (``mock_server.testing.session``) runs the fake (uvicorn in a thread on a
+pre-bound port) and a ``WebhookReceiver``; ``CobaltMock`` is what a test uses. The fake's state
+belongs to its event loop (in the server thread), so the handle reads and changes it there. The fake
+records each exception raised inside it (a handler's 500, a failed job); the plugin hands each one
+to the test that caused it, once, as the cause of a ``ServerError``, or as a report section of a
+test that failed anyway. Kept apart from the plugin's hooks and fixtures the way pytest-httpserver
+keeps its engine apart from its glue. Only the standard library, pytest and ``mock_server.settings``
+load at import; the server's dependencies load when a server starts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+import dataclasses
+import datetime as dt
+from collections.abc import Callable, Coroutine, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
+from mock_server.errors import CobaltMockError
 from mock_server.settings import Settings
-from mock_server.testing.onloop import OnTheLoop, ServerError
 from mock_server.testing.session import CobaltMockServer
 
 if TYPE_CHECKING:
     from mock_server.model.jobs import Job
+    from mock_server.model.state import MockState
     from mock_server.testing.receiver import Delivery, WebhookReceiver
 
 __all__ = ["CobaltMock", "CobaltMockServer", "ServerError"]
 
+T = TypeVar("T")
 MARKER = "cobalt_mock"
+LOOP_TIMEOUT = 30.0
 DEFAULT_HEADERS = {"client_id": "ci_test", "client_secret": "cs_test", "access_token": "test-access-token"}
 DEFAULT_FETCH = {"start_date": "2025-01-06", "end_date": "2025-01-12"}
 
 
-# -- the per-test handle -----------------------------------------------------------------------
+class ServerError(CobaltMockError):
+    """The fake raised inside its thread during a test; the server's traceback is its cause."""
 
 
-class CobaltMock(OnTheLoop):
+class CobaltMock:
     """What a test uses: the fake's URLs and credentials, its webhooks, jobs and events."""
 
     def __init__(self, server: CobaltMockServer, settings: Settings) -> None:
         self.server = server
         self._settings = settings
-        self._reported = 0
+        self._reported = 0  # errors already handed to pytest
         assert server.receiver is not None
         self.receiver: WebhookReceiver = server.receiver
+
+    @property
+    def state(self) -> MockState:
+        """The fake's model (``MockState``), for what the handle does not offer; call it on the
+        fake's loop."""
+        return self.server.state
 
     # lifecycle (the fixture's)
 
@@ -50,24 +65,22 @@ class CobaltMock(OnTheLoop):
         if thread is None or not thread.running:
             error = thread.error if thread is not None else None
             pytest.fail(f"cobalt-mock: the fake server is not running ({error!r})", pytrace=False)
-        self._await(self._reset(self._settings, register=True))
+        self._await(self._restart(self._settings, register=True))
         self.receiver.clear()
         self.receiver.secrets = (self._settings.webhook_secret,)
 
     def end(self) -> None:
         """Cancel what is still running and reset the fake to the session's settings."""
-        self._await(self._reset(self.server.settings, register=False))
+        self._await(self._restart(self.server.settings, register=False))
         self.receiver.clear()
 
-    async def _reset(self, settings: Settings, *, register: bool) -> None:
+    async def _restart(self, settings: Settings, *, register: bool) -> None:
         state = self.state
-        await state.dispatcher.drain(0)
-        state.initial_settings = settings  # what reset() restores: this test's settings
-        state.reset()
+        await state.restart(settings)
         if register:
             state.errors.clear()
             self._reported = 0
-            state.store.webhooks.register(self.receiver.url + "/")
+            state.register_webhook(self.receiver.url + "/")
 
     # where and who
 
@@ -88,7 +101,7 @@ class CobaltMock(OnTheLoop):
     @property
     def webhook_secret(self) -> str:
         """The secret that signs webhooks now (rotating it through the API changes it)."""
-        return self.state.store.webhooks.secret
+        return self._call(lambda: self.state.webhook_secret)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -105,20 +118,20 @@ class CobaltMock(OnTheLoop):
 
     def register_webhook(self, url: str) -> str:
         """Send webhooks to ``url`` too (the receiver stays registered); returns the webhook id."""
-        return self._call(lambda: self.state.store.webhooks.register(url).id)
+        return self._call(lambda: self.state.register_webhook(url).id)
 
     def unregister_webhook(self, id_or_url: str) -> bool:
         """Stop sending webhooks to a registered id or URL (the receiver's URL too, if you like)."""
 
         def remove() -> bool:
-            hooks = self.state.store.webhooks
-            return any(hooks.remove(h.id) for h in hooks if id_or_url in (h.id, h.url))
+            state = self.state
+            return any(state.remove_webhook(h.id) for h in state.webhooks() if id_or_url in (h.id, h.url))
 
         return self._call(remove)
 
     @property
     def webhook_urls(self) -> list[str]:
-        return self._call(lambda: self.state.store.webhooks.urls())
+        return self._call(self.state.webhook_urls)
 
     def wait_for_webhook(self, job_id: str, timeout: float = 5.0, *, verify: bool = True) -> Delivery:
         """The first webhook for ``job_id`` at the built-in receiver, as soon as it arrives.
@@ -148,25 +161,38 @@ class CobaltMock(OnTheLoop):
             raise WebhookTimeout(f"{exc}\n{self.explain(job_id)}") from None
         return self._verified(delivery, verify)
 
-    def _verified(self, delivery: Delivery, verify: bool) -> Delivery:
+    def _verified(self, delivery: Delivery, check: bool) -> Delivery:
+        """``delivery``, its signature checked against the secrets valid now (the secret may have
+        been rotated since the test began); with ``check`` a signature that none matches fails."""
         __tracebackhide__ = True
-        from mock_server.testing import waiting
+        from mock_server.signing import SIGNATURE_HEADER, verify, verify_parsed
 
-        return waiting.verified(self.state, delivery, verify)
+        if delivery.signature_valid:
+            return delivery
+        secrets = self._call(self.state.valid_secrets)
+        signature = delivery.headers.get(SIGNATURE_HEADER, "")
+        if any(verify(secret, delivery.body, signature) for secret in secrets):
+            parsed = any(verify_parsed(s, delivery.payload, signature) for s in secrets)
+            return dataclasses.replace(delivery, signature_valid=True, reserialized_valid=parsed)
+        if check:
+            raise AssertionError(
+                f"The webhook for job {delivery.job_id!r} arrived, but its signature does not match "
+                f"the webhook secret: {delivery.describe()}.\nIf the test asked for a bad signature "
+                "(the bad_signature behaviour), call wait_for_webhook(..., verify=False)."
+            )
+        return delivery
 
     def wait_for_job(self, job_id: str, timeout: float = 5.0) -> Job:
         """Block until the job has made every delivery attempt (to whatever URLs are registered)."""
         __tracebackhide__ = True
         try:
-            return self.state.store.wait_for_job(job_id, timeout)
+            return self.state.wait_for_job(job_id, timeout)
         except TimeoutError as exc:
             raise TimeoutError(f"{exc}\n{self.explain(job_id)}") from None
 
     def explain(self, job_id: str) -> str:
         """What the fake knows about ``job_id``: for failure messages."""
-        from mock_server.testing import waiting
-
-        return self._call(waiting.explain, self.state, job_id)
+        return self._call(_explain, self.state, job_id)
 
     @property
     def deliveries(self) -> list[Delivery]:
@@ -199,10 +225,10 @@ class CobaltMock(OnTheLoop):
     @property
     def jobs(self) -> list[Job]:
         """Every job of this test, oldest first."""
-        return self._call(lambda: list(self.state.store.jobs.values()))
+        return self._call(self.state.jobs)
 
     def job(self, job_id: str) -> Job:
-        job = self._call(self.state.store.job, job_id)
+        job = self._call(self.state.find_job, job_id)
         if job is None:
             raise LookupError(f"cobalt-mock has no job {job_id!r}; jobs in this test: {self.jobs}")
         return job
@@ -250,7 +276,113 @@ class CobaltMock(OnTheLoop):
 
     def events(self, job_id: str | None = None) -> list[dict[str, Any]]:
         """Recorded webhook events (one per URL), oldest first, as ``GET /v1/webhook-events`` shows them."""
-        return self._call(lambda: [row.to_json() for row in self.state.store.find_events(job_id=job_id)])
+        return self._call(lambda: [row.to_json() for row in self.state.events(job_id=job_id)])
+
+    # errors raised inside the server
+
+    # errors raised inside the server
+
+    @property
+    def errors(self) -> list[BaseException]:
+        """Exceptions the fake raised during this test (handlers' 500s, failed jobs)."""
+        return self._settled(lambda: list(self.state.errors))
+
+    def _new_errors(self) -> list[BaseException]:
+        def take() -> list[BaseException]:
+            errors = self.state.errors[self._reported :]
+            self._reported += len(errors)
+            return errors
+
+        return self._settled(take)
+
+    def _settled(self, read: Callable[[], T]) -> T:
+        """``read()`` of the errors, on the fake's loop once the server has finished with them.
+
+        The server records an error and logs it, traceback and all, in one step of its loop, and a
+        client can have its 500 before that step ends (a handler's error is logged after the answer
+        is sent). Read on the loop, the errors come after that step: pytest must not format a
+        traceback while the server thread formats one, since CPython 3.11's parser keeps one
+        recursion counter for all threads ("SystemError: AST constructor recursion depth mismatch"
+        in pytest's report, an INTERNALERROR). A server that has stopped has no thread to wait for.
+        """
+        loop = self.server.loop
+        if loop is None:
+            return read()
+        return self._call(read)
+
+    def raise_errors(self, when: str) -> None:
+        __tracebackhide__ = True
+        errors = self._new_errors()
+        if len(errors) == 1:
+            raise ServerError(
+                f"cobalt-mock: the fake server raised {type(errors[0]).__name__} {when}; "
+                "its traceback is above"
+            ) from errors[0]
+        if errors:
+            raise ServerError(
+                f"cobalt-mock: the fake server raised {len(errors)} exceptions {when}; see above"
+            ) from BaseExceptionGroup("exceptions inside the cobalt-mock server", errors)
+
+    def report_errors(self, item: pytest.Item) -> None:
+        import traceback
+
+        errors = self._new_errors()
+        if errors:
+            text = "\n".join("".join(traceback.format_exception(e)) for e in errors)
+            item.add_report_section("call", "cobalt-mock server errors", text)
+
+    # the server's event loop
+
+    def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn`` on the fake's loop, which owns its state; returns its result."""
+
+        async def run() -> T:
+            return fn(*args, **kwargs)
+
+        return self._await(run())
+
+    def _await(self, coro: Coroutine[Any, Any, T]) -> T:
+        import asyncio
+
+        loop = self.server.loop
+        if loop is None:
+            coro.close()
+            raise CobaltMockError("the cobalt-mock server is not running")
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(LOOP_TIMEOUT)
 
     def __repr__(self) -> str:
         return f"<CobaltMock {self.url} delay={self.settings.delay} seed={self.settings.seed}>"
+
+
+def _explain(state: MockState, job_id: str) -> str:
+    """What the fake knows about ``job_id``, for failure messages (call it on the fake's loop)."""
+    job = state.find_job(job_id)
+    lines = ["The fake's side:"]
+    if job is None:
+        known = ", ".join(j.job_id for j in state.jobs()) or "none"
+        lines.append(f"  it has no job {job_id!r} (jobs in this test: {known}).")
+    else:
+        lines.append(f"  job {job_id} is {job.status}{_status_hint(job)}.")
+        lines.extend(
+            f"  attempt {a.attempt} to {a.url}: {a.status_code if a.error is None else a.error}"
+            for a in job.attempts
+        )
+    urls = state.webhook_urls()
+    lines.append(f"  webhooks registered: {', '.join(urls) or 'none'}.")
+    if state.errors:
+        lines.append(f"  it raised {len(state.errors)} exception(s) in this test (reported with it):")
+        lines.extend(f"    {type(e).__name__}: {e}" for e in state.errors)
+    return "\n".join(lines)
+
+
+def _status_hint(job: Job) -> str:
+    if job.status == "scheduled":
+        left = (job.due_at - dt.datetime.now(dt.UTC)).total_seconds()
+        return f", due in {left:.2f}s (delay {job.delay:g}s; @pytest.mark.{MARKER}(delay=0) makes it 0)"
+    if job.status == "held":
+        return ", held: its access token is on hold until released"
+    if job.status == "stalled":
+        return ", stalled by the never_complete behaviour"
+    if job.status == "completed" and not job.attempts:
+        return ", but no webhook URL was registered when it completed"
+    return ""

@@ -24,8 +24,8 @@ import pytest
 
 from mock_server.errors import ConfigError
 from mock_server.settings import ENV_PREFIX, Settings
-from mock_server.testing.handle import MARKER, CobaltMock
-from mock_server.testing.onloop import ServerError
+from mock_server.settings import flag_for as settings_flag
+from mock_server.testing.handle import MARKER, CobaltMock, ServerError
 from mock_server.testing.session import CobaltMockServer
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ _HANDLE = pytest.StashKey["CobaltMock"]()
 
 
 def flag_for(name: str) -> str:
-    return "--cobalt-mock-" + ("webhook-url" if name == "webhook_urls" else name.replace("_", "-"))
+    return settings_flag(name, "--cobalt-mock-")
 
 
 def ini_for(name: str) -> str:

@@ -2,9 +2,13 @@
 
 The socket is bound and listening before the thread starts (port 0, so no port race and no fixed
 ports); ``start`` returns once uvicorn reports ``started`` or raises the real reason it did not;
-``stop`` asks uvicorn to exit, joins the thread and, if a request or the startup hangs, escalates
-to cancelling it. The thread is a daemon only so that a server wedged by blocking code
-cannot hang interpreter exit; ``stop`` never relies on that.
+``stop`` asks uvicorn to exit (``should_exit``, then ``force_exit``, as its signal handler does),
+joins the thread and, if the startup hangs, cancels it. The thread is a daemon only so that a
+server wedged by blocking code cannot hang interpreter exit; ``stop`` never relies on that.
+
+``FakeServer(settings)`` is the one way the kit and its tests start the fake in a thread:
+``create_app`` on a ``ServerThread`` with the fake's uvicorn configuration (``mock_server.api.
+serving``), the same one ``cobalt-mock serve`` uses.
 """
 
 from __future__ import annotations
@@ -15,13 +19,20 @@ import socket
 import threading
 from collections.abc import Generator
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mock_server.api.serving import bind_socket, format_url
+from mock_server.api.app import create_app
+from mock_server.api.serving import bind_socket, format_url, uvicorn_config
 from mock_server.errors import CobaltMockError
+from mock_server.settings import Settings
+
+if TYPE_CHECKING:
+    import httpx
+
+    from mock_server.model.state import MockState
 
 
 class _LifespanWatch:
@@ -73,23 +84,17 @@ class _ThreadServer(uvicorn.Server):
         self.task = asyncio.current_task()
         try:
             await super().serve(sockets=sockets)
-        except BaseException:
-            # uvicorn skips its shutdown when its main loop dies: close the listeners ourselves.
-            for listener in getattr(self, "servers", ()):
-                listener.close()
+        except Exception:
+            # uvicorn skips its shutdown when its main loop dies: run it, so its listeners close.
+            if self.started:
+                await self.shutdown(sockets=sockets)
             raise
 
     def halt(self) -> None:
-        """Called in the server's loop when a graceful exit took too long.
-
-        Once serving, cancel the request tasks, as uvicorn's ``timeout_graceful_shutdown`` does,
-        so the shutdown (and the app's lifespan shutdown) still completes; before that, nothing
-        but the startup can be stuck, so cancel the whole serve task.
-        """
-        if self.started:
-            for request in list(self.server_state.tasks):
-                request.cancel(msg="cobalt-mock: server stop timed out")
-        elif self.task is not None:
+        """Called in the server's loop when a graceful exit took too long: a server still starting
+        is cancelled; a serving one is told to stop waiting for its connections and tasks."""
+        self.force_exit = True
+        if not self.started and self.task is not None:
             self.task.cancel()
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -107,27 +112,28 @@ class ServerThread:
         host: str = "127.0.0.1",
         port: int = 0,
         *,
-        log_level: str = "warning",
+        settings: Settings | None = None,
         sock: socket.socket | None = None,
         **uvicorn_options: Any,
     ) -> None:
+        """Serve ``app``; with ``settings`` it is the fake, served with its settings' read deadline
+        and limits (``fake_server``), else any ASGI app with uvicorn's own HTTP protocol."""
         self._sock = sock if sock is not None else bind_socket(host, port)
         try:
+            self.app = app
             self.host: str = self._sock.getsockname()[0]
             self.port: int = self._sock.getsockname()[1]
             self._app = _LifespanWatch(app)
             options: dict[str, Any] = {
-                "lifespan": "on",
-                "loop": "auto",
-                "http": "auto",
-                # No WebSocket routes: where `websockets` is installed, "auto" would import it at start.
-                "ws": "none",
+                "host": self.host,
+                "port": self.port,
                 # Leave the host process's logging alone: records propagate to the root logger,
                 # where pytest shows them with the failing test, instead of uvicorn's dictConfig.
                 "log_config": None,
+                **({} if settings is not None else {"http": "auto"}),
                 **uvicorn_options,
             }
-            config = uvicorn.Config(self._app, host=self.host, port=self.port, log_level=log_level, **options)
+            config = uvicorn_config(self._app, settings or Settings(log_level="warning"), **options)
         except BaseException:
             self._sock.close()
             raise
@@ -137,6 +143,12 @@ class ServerThread:
         self._cancelled = False
         self._error_reported = False
         self.error: BaseException | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The server's event loop while it runs (the loop that owns the app's state)."""
+        loop = self._server.loop
+        return loop if loop is not None and not loop.is_closed() else None
 
     @property
     def url(self) -> str:
@@ -235,3 +247,20 @@ class ServerThread:
 
     def __repr__(self) -> str:
         return f"<ServerThread {self.url} running={self.running}>"
+
+
+class FakeServer(ServerThread):
+    """The fake (``create_app(settings)``) on a ``ServerThread`` with its settings' configuration;
+    ``transport`` replaces the network for webhook delivery. ``state`` is its model."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sock: socket.socket | None = None,
+    ) -> None:
+        settings = settings or Settings()
+        app = create_app(settings, transport=transport)
+        self.state: MockState = app.state.cobalt
+        super().__init__(app, settings.host, settings.port, settings=settings, sock=sock)

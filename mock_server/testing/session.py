@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING
 from mock_server.settings import Settings
 
 if TYPE_CHECKING:
+    import asyncio
+
     import httpx
-    from starlette.applications import Starlette
 
     from mock_server.model.state import MockState
     from mock_server.testing.receiver import WebhookReceiver
-    from mock_server.testing.server import ServerThread
+    from mock_server.testing.server import FakeServer
 
 __all__ = ["CobaltMockServer"]
 
@@ -29,19 +30,16 @@ class CobaltMockServer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.startup_seconds = 0.0
-        self.app: Starlette | None = None
-        self.thread: ServerThread | None = None
+        self.thread: FakeServer | None = None
         self.receiver: WebhookReceiver | None = None
         self._http: httpx.Client | None = None
 
     def start(self) -> None:
-        from mock_server.api.app import create_app
         from mock_server.testing.receiver import WebhookReceiver
-        from mock_server.testing.server import ServerThread
+        from mock_server.testing.server import FakeServer
 
         s = self.settings
-        self.app = create_app(s)
-        self.thread = ServerThread(self.app, s.host, s.port, log_level=s.log_level)
+        self.thread = FakeServer(s)
         self.thread.start()
         # Loopback whatever the fake binds: the fake delivers from this machine.
         self.receiver = WebhookReceiver(secret=s.webhook_secret)
@@ -62,9 +60,13 @@ class CobaltMockServer:
 
     @property
     def state(self) -> MockState:
-        assert self.app is not None, "the cobalt-mock server has not started"
-        state: MockState = self.app.state.cobalt
-        return state
+        assert self.thread is not None, "the cobalt-mock server has not started"
+        return self.thread.state
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The fake's event loop, which owns its state; None once it has stopped."""
+        return self.thread.loop if self.thread is not None else None
 
     @property
     def url(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
 import pytest
@@ -21,7 +22,7 @@ def test_events_are_empty_before_and_recorded_without_any_webhook(fake: Fake) ->
         "pagination": {"current_page": 1, "total_pages": 0, "total_count": 0, "page_size": 50},
     }
     job_id = fake.fetch().json()["job_id"]
-    fake.state.store.wait_for_job(job_id, timeout=10)
+    fake.state.wait_for_job(job_id, timeout=10)
     (row,) = fake.events(job_id=job_id)["webhook_events"]
     assert list(row) == [
         "event_id",
@@ -45,7 +46,7 @@ def test_event_data_is_the_delivered_data(fake: Fake, receiver: WebhookReceiver)
     fake.register(receiver.url)
     job_id = fake.fetch().json()["job_id"]
     delivery = receiver.wait_for_webhook(job_id, timeout=10)
-    fake.state.store.wait_for_job(job_id, timeout=10)
+    fake.state.wait_for_job(job_id, timeout=10)
     (row,) = fake.events(job_id=job_id)["webhook_events"]
     assert row["data"] == delivery.payload["data"]
     assert row["event_id"] == delivery.payload["id"]
@@ -58,7 +59,7 @@ def test_event_data_is_the_delivered_data(fake: Fake, receiver: WebhookReceiver)
 def test_events_pagination_sort_and_filters(fake: Fake) -> None:
     ids = [fake.fetch({"search_by": "mrn", "mrn": str(n)}).json()["job_id"] for n in range(5)]
     for job_id in ids:
-        fake.state.store.wait_for_job(job_id, timeout=10)
+        fake.state.wait_for_job(job_id, timeout=10)
     newest_first = [r["job_id"] for r in fake.events()["webhook_events"]]
     assert newest_first == ids[::-1]
     oldest_first = [r["job_id"] for r in fake.events(sort="created_at")["webhook_events"]]
@@ -76,7 +77,7 @@ def test_events_pagination_sort_and_filters(fake: Fake) -> None:
 
 def test_events_are_scoped_to_the_access_token(fake: Fake) -> None:
     job_id = fake.fetch().json()["job_id"]
-    fake.state.store.wait_for_job(job_id, timeout=10)
+    fake.state.wait_for_job(job_id, timeout=10)
     other = fake.http.get("/v1/webhook-events", params={"job_id": job_id}, headers={"access_token": "tok_b"})
     assert other.json()["webhook_events"] == []
 
@@ -108,7 +109,7 @@ def test_appointment_cache_serves_what_fetches_wrote(fake: Fake) -> None:
 
     assert cached() == []
     job_id = fake.fetch().json()["job_id"]
-    job = fake.state.store.wait_for_job(job_id, timeout=10)
+    job = fake.state.wait_for_job(job_id, timeout=10)
     everything = cached()
     delivered = job.payload["data"]["appointments"]
     assert [a["id"] for a in everything] == [a["id"] for a in delivered]
@@ -137,8 +138,8 @@ def test_appointment_cache_serves_what_fetches_wrote(fake: Fake) -> None:
 
 def test_mrn_fetches_do_not_touch_the_cache(fake: Fake) -> None:
     job_id = fake.fetch({"search_by": "mrn", "mrn": "1"}).json()["job_id"]
-    fake.state.store.wait_for_job(job_id, timeout=10)
-    assert len(fake.state.store.cache) == 0
+    fake.state.wait_for_job(job_id, timeout=10)
+    assert fake.state.appointments("tok_a", dt.date.min, dt.date.max) == []
 
 
 @pytest.mark.parametrize(
@@ -225,7 +226,7 @@ def test_the_cache_keeps_at_most_max_cached_appointments(serve: Callable[..., Fa
     fake = serve(max_cached_appointments=50)
     for day in ("2025-01-06", "2025-01-07"):
         job_id = fake.fetch({"start_date": day, "end_date": day}).json()["job_id"]
-        fake.state.store.wait_for_job(job_id, timeout=10)
-    assert len(fake.state.store.cache) == 50
+        fake.state.wait_for_job(job_id, timeout=10)
+    assert len(fake.state.appointments("tok_a", dt.date.min, dt.date.max)) == 50
     newest = fake.http.get("/v1/appointments", params={"start_date": "2025-01-07", "end_date": "2025-01-07"})
     assert len(newest.json()["appointments"]) == 50  # the oldest (the 6th's) went first

@@ -281,7 +281,7 @@ def test_retried_once_on_5xx_and_429(
     assert first.headers["cobalt-verification"] == second.headers["cobalt-verification"]
     assert first.headers["webhook-timestamp"] == second.headers["webhook-timestamp"]
     assert second.received_at - first.received_at >= 0.05
-    job = fake.state.store.wait_for_job(job_id, timeout=10)
+    job = fake.state.wait_for_job(job_id, timeout=10)
     assert [a.status_code for a in job.attempts] == [status, 200]
 
 
@@ -292,7 +292,7 @@ def test_not_retried_on_400(fake: Fake, receiver: WebhookReceiver) -> None:
     receiver.respond_with(Behaviour.status(400))
     job_id = fake.fetch().json()["job_id"]
     deliveries_for(receiver, job_id, 1)
-    job = fake.state.store.wait_for_job(job_id, timeout=10)
+    job = fake.state.wait_for_job(job_id, timeout=10)
     assert [a.status_code for a in job.attempts] == [400]
     assert fake.events(job_id=job_id)["webhook_events"][0]["delivery_status"] == "failed"
 
@@ -304,7 +304,7 @@ def test_not_retried_on_timeout(serve: Callable[..., Fake], receiver: WebhookRec
     fake.register(receiver.url)
     receiver.respond_with(Behaviour.slow(1.0))
     job_id = fake.fetch().json()["job_id"]
-    job = fake.state.store.wait_for_job(job_id, timeout=10)
+    job = fake.state.wait_for_job(job_id, timeout=10)
     assert len(job.attempts) == 1
     assert job.attempts[0].status_code is None
     assert "timed out" in (job.attempts[0].error or "")
@@ -317,7 +317,7 @@ def test_retried_on_closed_connection(serve: Callable[..., Fake], receiver: Webh
     fake.register(receiver.url)
     receiver.respond_with(Behaviour.close())
     job_id = fake.fetch().json()["job_id"]
-    job = fake.state.store.wait_for_job(job_id, timeout=10)
+    job = fake.state.wait_for_job(job_id, timeout=10)
     assert [a.status_code for a in job.attempts] == [None, 200]
     assert fake.events(job_id=job_id)["webhook_events"][0]["delivery_status"] == "success"
 
@@ -331,6 +331,6 @@ def test_retried_on_connection_refused(serve: Callable[..., Fake]) -> None:
     fake = serve(retry_delay=0.01)
     fake.register(f"http://127.0.0.1:{port}/gone")
     job_id = fake.fetch().json()["job_id"]
-    job = fake.state.store.wait_for_job(job_id, timeout=10)
+    job = fake.state.wait_for_job(job_id, timeout=10)
     assert [a.attempt for a in job.attempts] == [1, 2]
     assert all(a.error for a in job.attempts)

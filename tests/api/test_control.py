@@ -160,7 +160,7 @@ def test_a_job_shows_request_due_time_and_every_attempt(hooked: tuple[Fake, Webh
     fake, receiver = hooked
     receiver.respond_with(*[receiver.default.status(503)])
     job_id = job_id_of(fake.fetch())
-    fake.state.store.wait_for_job(job_id)
+    fake.state.wait_for_job(job_id)
     job = ok(fake.http.get(f"/_mock/jobs/{job_id}"))["job"]
     assert job["request"] == {"search_by": "date_range", **WEEK}
     assert job["status"] == "completed"
@@ -249,7 +249,7 @@ def test_release_keeps_the_due_time(fake: Fake) -> None:
     job_id = job_id_of(fake.fetch())
     ok(fake.http.post("/_mock/jobs/release"))
     assert ok(fake.http.get(f"/_mock/jobs/{job_id}"))["job"]["status"] == "scheduled"
-    assert fake.state.dispatcher.pending == 1
+    assert fake.state.counts()["pending_jobs"] == 1
 
 
 def test_complete_finishes_a_held_job_now_and_answers_after_delivery(
@@ -273,7 +273,7 @@ def test_complete_a_scheduled_job_without_waiting(hooked: tuple[Fake, WebhookRec
     job = ok(fake.http.post(f"/_mock/jobs/{job_id}/complete", params={"wait": "false"}))["job"]
     assert job["status"] in ("running", "completed")
     assert receiver.wait_for_webhook(job_id)
-    assert fake.state.dispatcher.pending == 0
+    assert fake.state.counts()["pending_jobs"] == 0
 
 
 # --- redeliver -------------------------------------------------------------------------------
@@ -282,7 +282,7 @@ def test_complete_a_scheduled_job_without_waiting(hooked: tuple[Fake, WebhookRec
 def test_redeliver_posts_the_same_event_again(hooked: tuple[Fake, WebhookReceiver]) -> None:
     fake, receiver = hooked
     job_id = job_id_of(fake.fetch())
-    fake.state.store.wait_for_job(job_id)
+    fake.state.wait_for_job(job_id)
     late = WebhookReceiver(secret=DEFAULT_WEBHOOK_SECRET)
     with late:
         fake.register(late.url)  # registered after the job completed: gets the redelivery
@@ -305,7 +305,7 @@ def test_redeliver_posts_the_same_event_again(hooked: tuple[Fake, WebhookReceive
         }
         assert ok(fake.http.post(f"/_mock/jobs/{job_id}/redeliver", params={"wait": "0"}))["delivery"] is None
         fake.http.delete(f"/v1/webhook/{fake.http.get('/v1/webhook').json()['webhook_urls'][1]['id']}")
-        fake.state.store.wait_for_job(job_id)
+        fake.state.wait_for_job(job_id)
 
 
 def test_redeliver_needs_a_completed_job(fake: Fake) -> None:
@@ -393,34 +393,26 @@ def test_behaviours_are_listed_with_their_magic_values(fake: Fake) -> None:
 # --- the same controls as MockState methods, from the test's thread (the plugin's way) -------
 
 
-def test_state_methods_work_from_another_thread(hooked: tuple[Fake, WebhookReceiver]) -> None:
+def test_model_methods_work_on_the_fakes_loop(hooked: tuple[Fake, WebhookReceiver]) -> None:
     fake, receiver = hooked
     state = fake.state
-    state.hold("tok_a")
+    fake.call(state.hold, "tok_a")
     held = job_id_of(fake.fetch())
-    assert [job.job_id for job in state.release("tok_a")] == [held]
+    assert [job.job_id for job in fake.call(state.release, "tok_a")] == [held]
     assert receiver.wait_for_webhook(held)
 
-    scenario = state.add_scenario({"behaviour": "never_complete", "times": 1})
+    scenario = fake.call(state.add_scenario, {"behaviour": "never_complete", "times": 1})
     assert scenario.id == "scn_1"
     stalled = job_id_of(fake.fetch())
-    assert state.job(stalled).status == "stalled"
-    state.complete_now(stalled)
-    assert state.store.wait_for_job(stalled).status == "completed"
-    state.redeliver(stalled)
+    assert fake.call(state.job, stalled).status == "stalled"
+    fake.call(state.complete_now, stalled)
+    assert state.wait_for_job(stalled).status == "completed"
+    fake.call(state.redeliver, stalled)
     assert len(receiver.wait_for(lambda d: d.job_id == stalled, count=2)) == 2
     assert [e.kind for e in state.journal.entries(job_id=stalled)][:1] == ["request"]
 
-    state.add_scenario({"behaviour": "empty"})
-    assert state.clear_scenarios() == 1
-    state.reset()
-    assert len(state.store.jobs) == 0
+    fake.call(state.add_scenario, {"behaviour": "empty"})
+    assert fake.call(state.clear_scenarios) == 1
+    fake.call(state.reset)
+    assert len(fake.call(state.jobs)) == 0
     assert len(state.journal) == 0
-
-
-def test_state_methods_raise_on_the_calling_thread(fake: Fake) -> None:
-    def broken() -> None:
-        raise RuntimeError("on the loop")
-
-    with pytest.raises(RuntimeError, match="on the loop"):
-        fake.state._on_loop(broken)

@@ -139,7 +139,7 @@ def test_any_fetch_body_is_either_accepted_or_a_400(
     check(response)
     assert response.status_code in (202, 400)
     if response.status_code == 202:
-        job = state.store.wait_for_job(response.json()["job_id"], timeout=30)
+        job = state.wait_for_job(response.json()["job_id"], timeout=30)
         data = job.payload["data"]
         assert data["success"] is True
         assert data["appointment_count"] == len(data["appointments"])
@@ -158,5 +158,5 @@ def test_huge_and_odd_bodies(fuzz_server: tuple[httpx.Client, Any]) -> None:
     odd = {"search_by": "mrn", "mrn": "\x00\u2028\U0001f600"}
     nul = client.post("/v1/appointments/fetch", json=odd, headers=HEADERS)
     assert nul.status_code == 202
-    state.store.wait_for_job(nul.json()["job_id"], timeout=30)
+    state.wait_for_job(nul.json()["job_id"], timeout=30)
     assert state.errors == []

@@ -1,4 +1,4 @@
-"""The read deadline ``cobalt-mock serve`` adds to uvicorn's HTTP protocol."""
+"""The read deadline the fake's uvicorn configuration adds (``cobalt-mock serve`` and the plugin alike)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from mock_server.api.app import create_app
-from mock_server.api.serving import http_protocol
 from mock_server.settings import Settings
-from mock_server.testing.server import ServerThread
+from mock_server.testing.server import FakeServer
 
 READ_TIMEOUT = 0.3
 HEALTH = b"GET /_mock/health HTTP/1.1\r\nhost: x\r\n\r\n"
@@ -19,8 +17,10 @@ HEALTH = b"GET /_mock/health HTTP/1.1\r\nhost: x\r\n\r\n"
 
 @pytest.fixture
 def address() -> Iterator[tuple[str, int]]:
-    settings = Settings().replace(log_level="warning", api_latency=2 * READ_TIMEOUT)
-    with ServerThread(create_app(settings), http=http_protocol(READ_TIMEOUT)) as thread:
+    settings = Settings().replace(
+        log_level="warning", port=0, api_latency=2 * READ_TIMEOUT, read_timeout=READ_TIMEOUT
+    )
+    with FakeServer(settings) as thread:
         yield thread.host, thread.port
 
 

@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mock_server import resources
-from mock_server.data import generator, stable
+from mock_server.data import stable
 from mock_server.data.generator import appointments_in_range, range_item, range_items
 from mock_server.data.history import mrn_history
 from mock_server.data.roster import Clinic, clinic_for, find_provider
@@ -198,13 +198,6 @@ def test_stable_digest_continues_from_a_shared_prefix() -> None:
     assert stable.stable_digest("ab", "c") != stable.stable_digest("a", "bc")
     stream = stable.stable_stream("mrn", 7, "tok")
     assert stream.copy().digest(64)[:16] == stream.copy().digest(16)  # a longer read extends a shorter
-
-
-def test_public_surface() -> None:
-    assert sorted(generator.__all__) == [
-        "Clinic", "Provider", "appointments_in_range", "clinic_for", "find_provider", "mrn_history",
-        "range_item", "range_items",
-    ]  # fmt: skip
 
 
 # --- determinism ---------------------------------------------------------------------------------

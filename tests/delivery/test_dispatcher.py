@@ -12,7 +12,11 @@ import pytest
 
 from mock_server.delivery.dispatcher import Dispatcher, is_retryable_status
 from mock_server.delivery.senders import DeliveryFailed, HttpxSender
+from mock_server.model.cache import AppointmentCache
+from mock_server.model.hooks import WebhookRegistry
 from mock_server.model.jobs import FetchRequest, Job
+from mock_server.model.journal import Journal
+from mock_server.model.state import LiveSettings
 from mock_server.model.store import Store
 from mock_server.settings import Settings
 from mock_server.signing import verify
@@ -35,6 +39,31 @@ class ScriptedSender:
             raise outcome
         return outcome
 
+    async def aclose(self) -> None:
+        pass
+
+
+class BrokenSender(ScriptedSender):
+    async def __call__(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+        raise RuntimeError("sender bug")
+
+
+def dispatcher_for(
+    sender: Any, urls: tuple[str, ...] = ("http://hook/a",), settings: Settings = FAST
+) -> tuple[Dispatcher, Store, list[BaseException]]:
+    """A dispatcher with its own store and registry (``urls``), and the errors list it reports to."""
+    store, errors = Store(), []
+    dispatcher = Dispatcher(
+        LiveSettings(settings),
+        store=store,
+        hooks=WebhookRegistry(SECRET, urls),
+        cache=AppointmentCache(1000),
+        journal=Journal(100),
+        sender=sender,
+        errors=errors,
+    )
+    return dispatcher, store, errors
+
 
 def make_job(search: FetchRequest | None = None) -> Job:
     request = search or FetchRequest("date_range", dt.date(2025, 1, 6), dt.date(2025, 1, 7))
@@ -44,9 +73,7 @@ def make_job(search: FetchRequest | None = None) -> Job:
 def run(
     sender: Any, urls: tuple[str, ...] = ("http://hook/a",), settings: Settings = FAST
 ) -> tuple[Job, Store, Dispatcher]:
-    store = Store(secret=SECRET, webhook_urls=urls)
-    dispatcher = Dispatcher(store, lambda: settings)
-    dispatcher.sender = sender
+    dispatcher, store, _ = dispatcher_for(sender, urls, settings)
     job = store.add_job(make_job())
 
     async def main() -> None:
@@ -166,26 +193,35 @@ def test_no_registered_url_still_records_the_event() -> None:
     assert job.status == "completed"
 
 
-def test_no_sender_means_a_failed_attempt_not_a_crash() -> None:
-    job, store, _ = run(None)
-    assert job.attempts[0].error is not None
+def test_a_closed_dispatcher_means_a_failed_attempt_not_a_crash() -> None:
+    async def main() -> tuple[Job, Store]:
+        dispatcher, store, _ = dispatcher_for(ScriptedSender(200))
+        await dispatcher.close(0)
+        job = store.add_job(make_job())
+        await dispatcher.complete(job)
+        return job, store
+
+    job, store = asyncio.run(main())
+    assert job.attempts[0].error == "the server has stopped"
     assert store.events[0].delivery_status == "failed"
 
 
 def test_generator_errors_become_failure_webhooks(monkeypatch: pytest.MonkeyPatch) -> None:
-    from mock_server.model import payloads
+    from mock_server.data import generator
 
     def boom(*args: object) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(payloads, "build_data", boom)
+    monkeypatch.setattr(generator, "appointments_in_range", boom)
     sender = ScriptedSender(200)
-    job, _, dispatcher = run(sender)
+    dispatcher, store, errors = dispatcher_for(sender)
+    job = store.add_job(make_job())
+    asyncio.run(dispatcher.complete(job))
     data = json.loads(sender.calls[0][1])["data"]
     assert data["success"] is False
     assert data["appointment_count"] == 0
     assert data["reasons"][0]["code"] == "internal_error"
-    assert isinstance(dispatcher.errors[0], RuntimeError)
+    assert isinstance(errors[0], RuntimeError)
     assert job.status == "completed"
 
 
@@ -240,9 +276,7 @@ def test_httpx_sender_enforces_a_total_timeout() -> None:
 
 def test_schedule_cancel_and_drain() -> None:
     async def main() -> tuple[list[str], int, str]:
-        store = Store(secret=SECRET)
-        dispatcher = Dispatcher(store, lambda: FAST)
-        dispatcher.sender = ScriptedSender()
+        dispatcher, store, _ = dispatcher_for(ScriptedSender(), ())
         later = store.add_job(make_job())
         dispatcher.schedule(later, delay=60)
         assert dispatcher.pending == 1
@@ -258,16 +292,11 @@ def test_schedule_cancel_and_drain() -> None:
 
 
 def test_a_bug_in_a_background_task_is_kept_in_errors() -> None:
-    async def broken_sender(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
-        raise RuntimeError("sender bug")
-
     async def main() -> list[BaseException]:
-        store = Store(secret=SECRET, webhook_urls=("http://hook/a",))
-        dispatcher = Dispatcher(store, lambda: FAST)
-        dispatcher.sender = broken_sender
+        dispatcher, store, errors = dispatcher_for(BrokenSender())
         task = dispatcher.fire(store.add_job(make_job()))
         await asyncio.wait([task])
-        return dispatcher.errors
+        return errors
 
     (error,) = asyncio.run(main())
     assert isinstance(error, RuntimeError)

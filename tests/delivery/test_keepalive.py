@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import httpx
 import pytest
@@ -227,13 +226,7 @@ def test_urls_it_does_not_take_go_to_the_fallback() -> None:
 
 
 def test_the_app_uses_it_unless_a_transport_is_given() -> None:
-    from mock_server.api.app import create_app
-    from mock_server.settings import Settings
-    from mock_server.testing.server import ServerThread
+    from mock_server.api.app import make_sender
 
-    senders: list[Any] = []
-    for transport in (None, httpx.MockTransport(lambda request: httpx.Response(200))):
-        app = create_app(Settings(), transport=transport)
-        with ServerThread(app):
-            senders.append(type(app.state.cobalt.dispatcher.sender))
-    assert senders == [KeepAliveSender, HttpxSender]
+    transport = httpx.MockTransport(lambda request: httpx.Response(200))
+    assert [type(make_sender(t, 4)) for t in (None, transport)] == [KeepAliveSender, HttpxSender]

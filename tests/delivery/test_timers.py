@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from mock_server.delivery.timers import Timetable
+from mock_server.delivery.dispatcher import Timetable
 
 
 async def _fired_until(table: Timetable[str], fired: list[str], count: int) -> list[str]:

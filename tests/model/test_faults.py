@@ -6,7 +6,6 @@ Webhooks are awaited with the receiver (no sleeps); server-side state is read th
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import time
 from collections.abc import Callable, Iterator
@@ -17,13 +16,9 @@ import httpx
 import pytest
 
 from mock_server import resources
-from mock_server.errors import ApiError
-from mock_server.model import faults
-from mock_server.model.behaviours import BEHAVIOURS, Applied
-from mock_server.model.hooks import WebhookRegistry
-from mock_server.model.jobs import FetchRequest, Job
+from mock_server.model.behaviours import BEHAVIOURS
 from mock_server.settings import DEFAULT_WEBHOOK_SECRET
-from mock_server.signing import sign, verify
+from mock_server.signing import verify
 from mock_server.testing.client import MockClient
 from mock_server.testing.receiver import WebhookReceiver
 from tests.conftest import WEEK, Fake
@@ -58,7 +53,7 @@ class Env:
 
     def finished(self, job_id: str) -> dict[str, Any]:
         """The job once every delivery attempt is recorded (a receiver sees a POST before that)."""
-        self.fake.state.store.wait_for_job(job_id)
+        self.fake.state.wait_for_job(job_id)
         return self.client.job(job_id)
 
     def accepted(self, response: httpx.Response) -> str:
@@ -220,7 +215,7 @@ def test_api_timeout_ends_when_the_client_gives_up(env: Env) -> None:
     env.client.add_scenario("api_timeout")  # 30 s by default
     with pytest.raises(httpx.ReadTimeout):
         env.fake.fetch(timeout=0.3)
-    eventually(lambda: not env.fake.state.waiting)
+    eventually(lambda: not env.fake.state.holds)
     started = time.monotonic()
     env.fake.thread.stop()  # nothing in flight: the held request noticed the disconnect
     assert time.monotonic() - started < 3
@@ -230,9 +225,9 @@ def test_api_timeout_ends_on_reset(env: Env) -> None:
     env.client.add_scenario("api_timeout", params={"seconds": 60})
     answers: list[httpx.Response] = []
     worker = _in_thread(lambda: answers.append(env.fake.fetch()))
-    eventually(lambda: bool(env.fake.state.waiting))
+    eventually(lambda: bool(env.fake.state.holds))
     env.client.reset("someone_else")  # another token's reset leaves it held
-    assert env.fake.state.waiting
+    assert env.fake.state.holds
     env.client.reset()
     worker.join(5)
     assert [r.status_code for r in answers] == [504]
@@ -335,115 +330,3 @@ def _in_thread(fn: Callable[[], object]) -> Any:
     thread = threading.Thread(target=fn)
     thread.start()
     return thread
-
-
-def _job(**behaviours: dict[str, Any]) -> Job:
-    request = FetchRequest("date_range", dt.date(2025, 1, 6), dt.date(2025, 1, 7))
-    return Job("job_x", "tok", "user_x", request, dt.datetime.now(dt.UTC), 0.0, behaviours=behaviours)
-
-
-def test_pad_keeps_order_and_makes_unique_ids() -> None:
-    items = [{"id": "appt_a", "n": 1}, {"id": "appt_b", "n": 2}]
-    padded = faults.pad(items, 5, "id")
-    assert [p["n"] for p in padded] == [1, 1, 1, 2, 2]
-    assert len({p["id"] for p in padded}) == 5
-    assert all(p["id"].startswith("appt_") for p in padded)
-    assert faults.pad(items, 5, "id") == padded  # stable
-    assert faults.pad([], 5, "id") == []
-    assert faults.pad(items, 1, "id") is items
-
-
-def test_pad_avoids_ids_already_taken() -> None:
-    items = [{"ehr_appointment_id": "12345678"}]
-    first = faults.pad(items, 2, "ehr_appointment_id")[1]["ehr_appointment_id"]
-    items.append({"ehr_appointment_id": first})
-    padded = faults.pad(items, 4, "ehr_appointment_id")
-    ids = [p["ehr_appointment_id"] for p in padded]
-    assert len(set(ids)) == 4
-    assert all(i.isdigit() and len(i) == 8 for i in ids)
-
-
-def test_signature_choices() -> None:
-    hooks = WebhookRegistry("whsec_now")
-    body = b"{}"
-    assert faults.signature(_job(), hooks, body) == sign("whsec_now", body)
-    assert faults.signature(_job(bad_signature={}), hooks, body) not in (sign("whsec_now", body),)
-    assert faults.signature(_job(old_secret={}), hooks, body) == sign("whsec_now", body)
-    assert hooks.previous_secret == "whsec_now" != hooks.secret
-    assert faults.deliveries(_job(duplicate_delivery={})) == 2
-    assert faults.deliveries(_job()) == 1
-
-
-def test_order_gate_forget_lets_waiting_deliveries_go() -> None:
-    gate = faults.OrderGate()
-    job = _job(out_of_order={"max_wait": 60})
-    job.number = 1
-
-    async def main() -> None:
-        waiting = asyncio.ensure_future(gate.wait(job))
-        await asyncio.sleep(0)
-        gate.forget("other")
-        assert not waiting.done()
-        gate.forget()
-        await asyncio.wait_for(waiting, 1)
-        gate.passed(_job())  # nothing waits any more
-        gate.forget("tok")
-
-    asyncio.run(main())
-
-
-def test_api_fault_answers() -> None:
-    async def main() -> None:
-        async def receive() -> dict[str, Any]:
-            return {"type": "http.disconnect"}
-
-        for behaviour, status in (("api_429", 429), ("api_500", 500), ("api_timeout", 504)):
-            applied = Applied(behaviour, BEHAVIOURS[behaviour].defaults(), "test")
-            with pytest.raises(ApiError) as caught:
-                await faults.answer_api_fault(applied, receive, {}, "tok")
-            assert caught.value.status == status
-
-    asyncio.run(main())
-
-
-def test_hold_connection_reads_past_body_messages_and_release_is_idempotent() -> None:
-    async def main() -> None:
-        messages: list[dict[str, Any]] = [{"type": "http.request", "body": b""}, {"type": "http.disconnect"}]
-
-        async def receive() -> dict[str, Any]:
-            return messages.pop(0)
-
-        waiting: dict[asyncio.Future[None], str] = {}
-        await asyncio.wait_for(faults.hold_connection(60, receive, waiting, "tok"), 1)
-        assert waiting == {}
-
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        pending: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        faults.release_all([done, pending, pending])
-        await asyncio.wait_for(pending, 1)
-
-    asyncio.run(main())
-
-
-def test_order_gate_releases_only_earlier_jobs() -> None:
-    gate = faults.OrderGate()
-    waiting_job = _job(out_of_order={"max_wait": 60})
-    waiting_job.number = 5
-
-    async def main() -> None:
-        task = asyncio.ensure_future(gate.wait(waiting_job))
-        await asyncio.sleep(0)
-        earlier = _job()
-        earlier.number = 3
-        gate.passed(earlier)
-        await asyncio.sleep(0)
-        assert not task.done()
-        later = _job()
-        later.number = 6
-        gate.passed(later)
-        gate.passed(later)  # already released: nothing to do
-        await asyncio.wait_for(task, 1)
-        gate.forget()
-
-    asyncio.run(main())

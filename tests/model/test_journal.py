@@ -13,7 +13,7 @@ import pytest
 
 from mock_server.api.app import create_app
 from mock_server.model.jobs import Attempt, FetchRequest, Job
-from mock_server.model.journal import MAX_BODY_BYTES, Journal, RequestEntry, redact_headers, redact_token
+from mock_server.model.journal import MAX_BODY_BYTES, Journal, RequestEntry, redact_token
 from mock_server.model.state import MockState
 from mock_server.settings import Settings
 from mock_server.testing.receiver import Behaviour, WebhookReceiver
@@ -36,19 +36,19 @@ def test_redaction() -> None:
     assert redact_token("") == ""
     assert redact_token("short_token") == "***"
     assert redact_token(LONG_TOKEN) == "***abcd"
-    headers = redact_headers(
-        [
-            ("Client_Secret", "cs_live_x"),
-            ("access_token", LONG_TOKEN),
-            ("authorization", "Bearer t"),
-            ("cookie", "a=b"),
-            ("client_id", "ci_live_x"),
-            ("cobalt-verification", "ab12"),
-            ("x-many", "1"),
-            ("x-many", "2"),
-        ]
-    )
-    assert headers == {
+    raw = [
+        ("Client_Secret", "cs_live_x"),
+        ("access_token", LONG_TOKEN),
+        ("authorization", "Bearer t"),
+        ("cookie", "a=b"),
+        ("client_id", "ci_live_x"),
+        ("cobalt-verification", "ab12"),
+        ("x-many", "1"),
+        ("x-many", "2"),
+    ]
+    entry = Journal(1).start_scope(_scope([(name.encode(), value.encode()) for name, value in raw]))
+    assert entry.access_token == LONG_TOKEN
+    assert entry.headers == {
         "client_secret": "***",
         "access_token": "***abcd",
         "authorization": "***",
@@ -57,6 +57,14 @@ def test_redaction() -> None:
         "cobalt-verification": "ab12",  # a signature is not a secret
         "x-many": "1, 2",
     }
+
+
+def _scope(headers: list[tuple[bytes, bytes]] | None = None, path: str = "/v1/webhook") -> dict[str, Any]:
+    return {"method": "GET", "path": path, "query_string": b"", "headers": headers or []}
+
+
+def _token(token: str) -> list[tuple[bytes, bytes]]:
+    return [(b"access_token", token.encode())]
 
 
 def test_bodies_are_truncated() -> None:
@@ -79,7 +87,7 @@ def test_journal_is_bounded_filtered_and_resizable() -> None:
     request = FetchRequest("mrn", mrn="1")
     job = Job("job_1", "tok_b", "user_1", request, dt.datetime.now(dt.UTC), 0.0)
     for token in ("tok_a", "tok_b", "tok_a", "tok_b"):
-        journal.start_request("GET", "/v1/webhook", "", [], token)
+        journal.start_scope(_scope(_token(token)))
     journal.record_attempt(job, _attempt())
     assert len(journal) == 3
     assert journal.last_seq == 5
@@ -93,7 +101,7 @@ def test_journal_is_bounded_filtered_and_resizable() -> None:
     assert [e.seq for e in journal.entries()] == [4, 5]
     journal.clear("tok_b")
     assert journal.entries() == []
-    journal.start_request("GET", "/", "", [], "tok_a")
+    journal.start_scope(_scope(_token("tok_a"), "/"))
     journal.clear()
     assert len(journal) == 0
     assert journal.last_seq == 6  # sequence numbers never repeat
@@ -169,7 +177,7 @@ def test_every_delivery_attempt_is_journaled(receiver: WebhookReceiver, serve: C
     fake.register(receiver.url)
     receiver.respond_with(Behaviour.status(500))
     job_id = fake.fetch().json()["job_id"]
-    job = fake.state.store.wait_for_job(job_id)
+    job = fake.state.wait_for_job(job_id)
     deliveries = entries(fake, kind="delivery")
     assert [(d["attempt"]["attempt"], d["attempt"]["status_code"]) for d in deliveries] == [
         (1, 500),
@@ -190,7 +198,7 @@ def test_an_unexpected_error_is_journaled_as_a_500() -> None:
     def broken(*args: object, **kwargs: object) -> Job:
         raise RuntimeError("boom")
 
-    state.create_job = broken  # type: ignore[method-assign]
+    state.accept = broken  # type: ignore[method-assign]
 
     async def call() -> httpx.Response:
         transport = httpx.ASGITransport(app, raise_app_exceptions=False)
@@ -231,10 +239,10 @@ def test_api_latency_delays_api_answers_but_not_the_control_plane(serve: Callabl
 @pytest.mark.parametrize("latency", ["0.1..0.5", "lognormal:0.2:0.5"])
 def test_api_latency_draws_repeat_for_a_seed(latency: str) -> None:
     def draws(seed: int) -> list[float]:
-        state = MockState(Settings().replace(api_latency=latency, seed=seed))
+        state: MockState = create_app(Settings().replace(api_latency=latency, seed=seed)).state.cobalt
         return [state.api_latency() for _ in range(5)]
 
     assert draws(1) == draws(1)
     assert draws(1) != draws(2)
     assert len(set(draws(1))) == 5
-    assert MockState(Settings()).api_latency() == 0
+    assert create_app(Settings()).state.cobalt.api_latency() == 0

@@ -8,7 +8,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mock_server.model.ids import iso_millis, iso_seconds, new_id
+from mock_server.data.ids import iso_millis, iso_seconds, new_id
 
 _MOMENTS = st.datetimes(
     min_value=dt.datetime(1000, 1, 1), max_value=dt.datetime(9999, 12, 30), timezones=st.timezones()

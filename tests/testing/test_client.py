@@ -40,7 +40,7 @@ def test_a_test_session_through_the_client(receiver: WebhookReceiver, serve: Cal
         assert redelivered["delivery"] == 2
         assert redelivered["job"]["job_id"] == held
         assert client.redeliver(held, wait=False)["delivery"] is None
-        fake.state.store.wait_for_job(held)
+        fake.state.wait_for_job(held)
 
         scenario = client.add_scenario("api_429", params={"retry_after": 3}, times=1)
         assert scenario["remaining"] == 1

@@ -73,10 +73,10 @@ def test_importing_the_plugin_loads_nothing_heavy() -> None:
         "mock_server.errors",
         "mock_server.testing",
         "mock_server.testing.handle",
-        "mock_server.testing.onloop",
         "mock_server.testing.session",
         "mock_server.settings",
         "mock_server.testing.plugin",
+        "mock_server.version",
     }
 
 
@@ -104,7 +104,7 @@ def test_fixtures_serve_requests_httpx_and_async_clients(pytester: pytest.Pytest
             assert str(cobalt_mock.settings.delay) == "0"
             assert cobalt_mock.settings.port == 0
             assert cobalt_mock.webhook_urls == [cobalt_mock.receiver.url + "/"]
-            assert cobalt_mock.state is cobalt_mock_server.app.state.cobalt
+            assert cobalt_mock.state is cobalt_mock_server.state
             assert repr(cobalt_mock) == f"<CobaltMock {cobalt_mock.url} delay=0 seed=0>"
             assert 0 < cobalt_mock_server.startup_seconds < 10
 
@@ -168,9 +168,9 @@ def test_each_test_starts_from_a_clean_fake(pytester: pytest.Pytester) -> None:
             cobalt_mock.register_webhook("http://127.0.0.1:9/dead")
             cobalt_mock.configure(seed=42)
             httpx.post(cobalt_mock.base_url + "/webhook/rotate-secret", headers=cobalt_mock.headers)
-            cobalt_mock.state.hold()
+            cobalt_mock.hold()
             held = cobalt_mock.fetch()
-            cobalt_mock.state.release()
+            cobalt_mock.release()
             cobalt_mock.wait_for_webhook(held)
             assert cobalt_mock.webhook_secret != "whsec_cobalt_mock_0123456789abcdef"
 
@@ -267,7 +267,7 @@ def test_marker_scenario_mistakes_fail_clearly(pytester: pytest.Pytester) -> Non
         def test_bad_hold(cobalt_mock): pass
 
         def test_a_clean_fake_after_them(cobalt_mock):
-            assert len(cobalt_mock.state.scenarios) == 0
+            assert len(cobalt_mock.state.scenarios()) == 0
         """,
     )
     result = pytester.runpytest()
@@ -509,22 +509,22 @@ def test_errors_inside_the_server_fail_the_test_that_caused_them(pytester: pytes
             return httpx.post(url, headers=cobalt_mock.headers, json=WEEK)
 
         def test_handler_error(cobalt_mock, monkeypatch):
-            monkeypatch.setattr(cobalt_mock.state, "create_job", boom)
+            monkeypatch.setattr(cobalt_mock.state, "accept", boom)
             assert post(cobalt_mock).status_code == 500
 
         def test_route_error(cobalt_mock, monkeypatch):
             # Starlette's routes: the error is logged after the 500 is sent, while the test goes on.
-            monkeypatch.setattr(cobalt_mock.state.store, "find_events", boom)
+            monkeypatch.setattr(cobalt_mock.state, "events", boom)
             url = cobalt_mock.base_url + "/webhook-events"
             assert httpx.get(url, headers=cobalt_mock.headers).status_code == 500
 
         def test_job_error(cobalt_mock, monkeypatch):
-            monkeypatch.setattr(mock_server.data.generator, "clinic_for", boom)
+            monkeypatch.setattr(mock_server.data.roster, "clinic_for", boom)
             webhook = cobalt_mock.wait_for_webhook(cobalt_mock.fetch())
             assert webhook.payload["data"]["success"] is False
 
         def test_failing_anyway(cobalt_mock, monkeypatch):
-            monkeypatch.setattr(cobalt_mock.state, "create_job", boom)
+            monkeypatch.setattr(cobalt_mock.state, "accept", boom)
             job_id = post(cobalt_mock).json().get("job_id", "none")
             cobalt_mock.wait_for_webhook(job_id, timeout=0.05)
 
@@ -532,7 +532,7 @@ def test_errors_inside_the_server_fail_the_test_that_caused_them(pytester: pytes
             assert False
 
         def test_two_errors(cobalt_mock, monkeypatch):
-            monkeypatch.setattr(cobalt_mock.state, "create_job", boom)
+            monkeypatch.setattr(cobalt_mock.state, "accept", boom)
             post(cobalt_mock)
             post(cobalt_mock)
             assert len(cobalt_mock.errors) == 2
@@ -555,14 +555,14 @@ def test_errors_inside_the_server_fail_the_test_that_caused_them(pytester: pytes
     result.assert_outcomes(failed=6, passed=2, errors=1)
     expected = {
         "test_handler_error": [
-            "*mock_server/api/fetch.py:* in accept",
+            "*mock_server/api/fetch.py:* in __call__",
             "helpers.py:2: RuntimeError",
             "*The above exception was the direct cause of the following exception:*",
             "E*ServerError: cobalt-mock: the fake server raised RuntimeError while the test ran;"
             " its traceback is above",
         ],
         "test_route_error": [
-            "*mock_server/api/app.py:* in list_webhook_events",
+            "*mock_server/api/handlers.py:* in list_webhook_events",
             "helpers.py:2: RuntimeError",
             "E*ServerError: cobalt-mock: the fake server raised RuntimeError while the test ran*",
         ],
@@ -576,7 +576,7 @@ def test_errors_inside_the_server_fail_the_test_that_caused_them(pytester: pytes
             "E*it raised 1 exception(s) in this test (reported with it):",
             "E*RuntimeError: kaboom inside the fake",
             "*- Captured cobalt-mock server errors call -*",
-            "*mock_server/api/fetch.py*in accept",
+            "*mock_server/api/fetch.py*in __call__",
             "RuntimeError: kaboom inside the fake",
         ],
         "test_two_errors": [

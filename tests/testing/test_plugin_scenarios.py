@@ -159,5 +159,5 @@ def test_scenarios_do_not_leak_between_tests(cobalt_mock: CobaltMock) -> None:
 
 
 def test_no_scenario_from_an_earlier_test(cobalt_mock: CobaltMock) -> None:
-    assert len(cobalt_mock.state.scenarios) == 0
+    assert len(cobalt_mock.state.scenarios()) == 0
     assert post(cobalt_mock).status_code == 202

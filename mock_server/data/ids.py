@@ -22,12 +22,13 @@ def _base62(data: bytes, length: int) -> str:
 # Random byte → base62 character. 256 is not a multiple of 62, so "0"-"7" come up 5/256 of the time
 # instead of 4/256: no matter for ids, which need only be unique (22 characters: ~130 random bits)
 # and shaped like Cobalt's; one C call instead of 22 big-integer divisions per fetch.
-_BYTE_TO_BASE62 = bytes(ord(_BASE62[b % 62]) for b in range(256))
+TO_BASE62 = bytes(ord(_BASE62[b % 62]) for b in range(256))
+"""A ``bytes.translate`` table from random bytes to base62 characters."""
 
 
 def new_id(prefix: str) -> str:
     """``job_…``/``evt_…``: 22 random base62 characters, the shape of Cobalt's documented ids."""
-    return prefix + os.urandom(22).translate(_BYTE_TO_BASE62).decode("ascii")
+    return prefix + os.urandom(22).translate(TO_BASE62).decode("ascii")
 
 
 def reference_id_for(access_token: str) -> str:
