@@ -17,9 +17,8 @@ import time
 import orjson
 
 from mock_server.data import roster
-from mock_server.delivery.payloads import envelope
+from mock_server.delivery.webhook import envelope, result_for
 from mock_server.model.jobs import FetchRequest, Job
-from mock_server.model.results import result_for
 from mock_server.signing import serialize, sign
 
 PROVIDERS = 10

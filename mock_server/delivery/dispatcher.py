@@ -18,17 +18,15 @@ from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, Generic, TypeVar
 
 from mock_server.data.ids import iso_millis, utc_now
-from mock_server.delivery import payloads
+from mock_server.delivery import webhook
 from mock_server.delivery.ordering import OrderGate
 from mock_server.delivery.senders import DeliveryFailed, Sender
 from mock_server.model.cache import AppointmentCache
 from mock_server.model.hooks import WebhookRegistry
 from mock_server.model.jobs import Attempt, EventRow, Job
 from mock_server.model.journal import Journal
-from mock_server.model.results import failure_data, result_for
 from mock_server.model.state import LiveSettings
 from mock_server.model.store import Store
-from mock_server.signing import serialize
 
 log = logging.getLogger("cobalt_mock.webhooks")
 T = TypeVar("T")
@@ -263,12 +261,12 @@ class Dispatcher:
     async def complete(self, job: Job) -> None:
         settings = self._live.current
         try:
-            data, cached = result_for(job, settings.seed, settings.timezone)
+            data, cached = webhook.result_for(job, settings.seed, settings.timezone)
         except Exception as exc:  # a generator bug must not lose the job: report it, send a failure
             self._errors.append(exc)
             log.exception("generating job %s failed", job.job_id)
             reasons = [{"code": "internal_error", "description": repr(exc)}]
-            data, cached = failure_data(job.request, "Internal error in cobalt-mock", reasons), []
+            data, cached = webhook.failure_data(job.request, "Internal error in cobalt-mock", reasons), []
         self._cache.put(job.access_token, cached)
         await self.publish(job, data)
 
@@ -278,17 +276,16 @@ class Dispatcher:
             job.status = "completed"
             return
         now = utc_now()
-        payload = payloads.envelope(job, dict(data), now)
-        body = serialize(payload)
+        hooks = self._hooks
+        payload, body, headers = webhook.event(job, dict(data), now, hooks.secret, hooks.previous_secret)
         job.payload, job.body, job.event_id, job.completed_at = payload, body, payload["id"], now
-        urls = self._hooks.urls()
+        urls = hooks.urls()
         rows = [EventRow.for_job(job, url, "pending", now) for url in urls] or [
             EventRow.for_job(job, None, "failed", now)
         ]
         self._store.add_events(rows)
         if urls:
             await self._gate.wait(job)
-            headers = self._headers(job, body)
             for delivery in range(1, deliveries(job) + 1):
                 if len(rows) == 1:  # the usual case, without gather's future and task per URL
                     await self.deliver(job, rows[0], body, headers, delivery)
@@ -297,9 +294,6 @@ class Dispatcher:
         job.status = "completed"
         self._gate.passed(job)
         self._store.notify()
-
-    def _headers(self, job: Job, body: bytes) -> dict[str, str]:
-        return payloads.headers(job, body, self._hooks.secret, self._hooks.previous_secret)
 
     def redeliver(self, job: Job) -> asyncio.Task[int]:
         """Deliver a completed job's event again to every registered URL (see ``_redeliver``)."""
@@ -320,7 +314,7 @@ class Dispatcher:
                 row = EventRow.for_job(job, url, "pending", utc_now())
                 self._store.add_events([row])
             rows.append(row)
-        headers = self._headers(job, job.body)
+        headers = webhook.headers(job, self._hooks.secret, self._hooks.previous_secret)
         await asyncio.gather(*(self.deliver(job, row, job.body, headers, delivery) for row in rows))
         self._store.notify()
         return delivery

@@ -1,13 +1,22 @@
-"""A job's result: the webhook ``data`` Cobalt documents for each search mode, and the appointments
-it writes to the cache, shaped by the job's result behaviours (``ehr_failure``, ``empty``, ``large``;
-if several apply, ``ehr_failure`` wins, then ``empty``, then ``large``)."""
+"""The completion webhook a job sends: its ``data`` as Cobalt documents it for each search mode
+(shaped by the job's result behaviours), the event around it, and the signed headers.
+
+The body is serialized once and those exact bytes are signed and sent, as Cobalt does. Of the
+behaviours, ``ehr_failure``, ``empty`` and ``large`` shape the result (if several apply,
+``ehr_failure`` wins, then ``empty``, then ``large``); ``bad_signature`` and ``old_secret`` choose
+the signature. Nothing here changes any state.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import math
 from typing import Any
 
-from mock_server.model.jobs import FetchRequest, Job
+from mock_server.data.ids import iso_seconds, new_id
+from mock_server.model.jobs import EVENT_TYPE, FetchRequest, Job
+from mock_server.signing import SIGNATURE_HEADER, serialize, sign
 
 Result = tuple[dict[str, Any], list[dict[str, Any]]]
 
@@ -97,3 +106,73 @@ def _new_id(original: str, copy: int, taken: set[str]) -> str:
             taken.add(candidate)
             return candidate
         salt += 1
+
+
+# Keyed off the real secret so the wrong signature is stable and well-formed, yet never verifies.
+BAD_SIGNATURE_KEY = "cobalt-mock-bad-signature:"
+
+
+def event(
+    job: Job, data: dict[str, Any], now: dt.datetime, secret: str, previous_secret: str | None
+) -> tuple[dict[str, Any], bytes, dict[str, str]]:
+    """``job``'s event for ``data``: the payload, the bytes to send, and their signed headers."""
+    payload = envelope(job, data, now)
+    body = serialize(payload)
+    return payload, body, _headers(payload, job, body, secret, previous_secret)
+
+
+def envelope(job: Job, data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+    """The event around ``data``, keys in the documented order."""
+    return {
+        "id": new_id("evt_"),
+        "access_token_reference_id": job.reference_id,
+        "job_id": job.job_id,
+        "timestamp": _timestamp(now),
+        "type": EVENT_TYPE,
+        "action": "sync",
+        "data": data,
+    }
+
+
+def headers(job: Job, secret: str, previous_secret: str | None) -> dict[str, str]:
+    """The delivery headers of ``job``'s recorded event, signed again (a redelivery)."""
+    assert job.payload is not None
+    assert job.body is not None
+    return _headers(job.payload, job, job.body, secret, previous_secret)
+
+
+def _headers(
+    payload: dict[str, Any], job: Job, body: bytes, secret: str, previous_secret: str | None
+) -> dict[str, str]:
+    """``webhook-attempt`` is added per attempt."""
+    return {
+        "content-type": "application/json",
+        SIGNATURE_HEADER: signature(job, body, secret, previous_secret),
+        "webhook-id": payload["id"],
+        "webhook-timestamp": payload["timestamp"],
+    }
+
+
+def signature(job: Job, body: bytes, secret: str, previous_secret: str | None) -> str:
+    """The ``cobalt-verification`` value for ``body``: right, wrong on purpose, or by the old secret
+    (the model rotated when it accepted an ``old_secret`` job, so there is a previous one)."""
+    if "bad_signature" in job.behaviours:
+        return sign(BAD_SIGNATURE_KEY + secret, body)
+    if "old_secret" in job.behaviours and previous_secret is not None:
+        return sign(previous_secret, body)
+    return sign(secret, body)
+
+
+_last_timestamp: tuple[float, str] = (math.nan, "")
+
+
+def _timestamp(now: dt.datetime) -> str:
+    """``iso_seconds(now)``, formatted once per second: jobs completing in the same second share it
+    (formatting a datetime costs more than the rest of the envelope)."""
+    global _last_timestamp
+    second = math.floor(now.timestamp())
+    cached_second, text = _last_timestamp
+    if second != cached_second:
+        text = iso_seconds(now)
+        _last_timestamp = (second, text)
+    return text
