@@ -1,10 +1,11 @@
 """A local webhook receiver: records every delivery and answers as a test tells it to.
 
-It is a minimal HTTP/1.1 server on ``asyncio.start_server`` rather than an ASGI app, because it
-must be able to misbehave below HTTP: hang before answering, close the connection without an
-answer, or reset it. It runs on its own event loop in its own thread, on a socket bound (port 0)
-before the thread starts. Anything malformed gets a 4xx (400, 413 or 431) and a closed connection;
-nothing a client sends can stop it serving.
+h11 reads and writes the HTTP/1.1 (parsing, framing, keep-alive, ``Expect: 100-continue``); the
+sockets are the receiver's own, on ``asyncio.start_server`` rather than an ASGI app, because it must
+be able to misbehave below HTTP: hang before answering, close the connection without an answer, or
+reset it. It runs on its own event loop in its own thread, on a socket bound (port 0) before the
+thread starts. Anything malformed gets a 4xx (400, 413 or 431) and a closed connection; nothing a
+client sends can stop it serving.
 
 Each delivery is checked twice against the receiver's secrets: HMAC over the raw bytes, and the way
 Cobalt's documented Node receiver does it (re-serialize the parsed body, then HMAC).
@@ -16,6 +17,9 @@ import asyncio
 import contextlib
 import http
 import logging
+import re
+import socket
+import struct
 import threading
 import time
 from collections import deque
@@ -24,18 +28,28 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal
 
+import h11
 import orjson
 
 from mock_server.api.serving import bind_socket, format_url
 from mock_server.errors import CobaltMockError, ConfigError
 from mock_server.signing import SIGNATURE_HEADER, serialize, verify, verify_parsed
-from mock_server.testing import http11
 
 __all__ = ["Behaviour", "Delivery", "WebhookReceiver", "WebhookTimeout"]
 
 logger = logging.getLogger(__name__)
 
 MAX_LISTED = 100  # deliveries listed in a timeout message
+MAX_HEAD_BYTES = 64 * 1024  # h11's max_incomplete_event_size: a head still incomplete past it is a 431
+MAX_HEADERS = 100  # header (and trailer) fields in one request; h11 sets no such limit
+MAX_BODY_BYTES = 16 * 1024 * 1024
+_READ_BYTES = 64 * 1024
+_LINGER_SECONDS = 1.0  # how long a refused client may go on sending before the connection closes
+
+_PHRASES = {status.value: status.phrase for status in http.HTTPStatus}
+_FRAMING = frozenset({"content-length", "transfer-encoding"})
+_CONTINUE = h11.InformationalResponse(status_code=100, headers=[], reason="Continue")
+_DIGITS = re.compile(r"[0-9]{1,19}")
 
 
 class WebhookTimeout(CobaltMockError, AssertionError):
@@ -85,11 +99,12 @@ class Behaviour:
         if isinstance(code, bool) or not isinstance(code, int) or not 200 <= code <= 599:
             raise ConfigError(f"a receiver answers with a status from 200 to 599; got {code!r}")
         pairs = [(str(name).lower(), str(value)) for name, value in (headers or {}).items()]
-        for name, value in pairs:
-            if not http11.TOKEN.fullmatch(name.encode("latin-1", "replace")) or http11.BAD_VALUE_CHAR.search(
-                value.encode("latin-1", "replace")
-            ):
-                raise ConfigError(f"not a valid response header: {name!r}: {value!r}")
+        if framing := _FRAMING.intersection(name for name, _ in pairs):
+            raise ConfigError(f"not a valid response header: {min(framing)} is the receiver's to set")
+        try:  # h11's own checks, now rather than as a dropped connection when it answers
+            h11.Response(status_code=code, headers=pairs)
+        except (h11.LocalProtocolError, UnicodeEncodeError) as exc:
+            raise ConfigError(f"not a valid response header: {exc}") from None
         data, content_type = _encode_body(body)
         if data and content_type and all(name != "content-type" for name, _ in pairs):
             pairs.insert(0, ("content-type", content_type))
@@ -419,9 +434,7 @@ class WebhookReceiver:
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
-        server = await asyncio.start_server(
-            self._handle_connection, sock=self._sock, limit=http11.MAX_LINE_BYTES
-        )
+        server = await asyncio.start_server(self._handle_connection, sock=self._sock)
         self._serving = True
         self._ready.set()
         try:
@@ -460,49 +473,66 @@ class WebhookReceiver:
                 await writer.wait_closed()
 
     async def _converse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
         while True:
+            head = False
             try:
-                request = await http11.read_request(reader, writer)
-            except http11.BadRequest as bad:
-                with self._cond:
-                    self._rejected.append(f"{bad.status}: {bad.reason}")
-                body = f"{http.HTTPStatus(bad.status).phrase}: {bad.reason}\n".encode()
-                headers = (("content-type", "text/plain; charset=utf-8"),)
-                await http11.write_response(writer, bad.status, headers, body, connection="close")
-                return
-            if request is None:
+                request = await _next_event(conn, reader, writer)
+                if not isinstance(request, h11.Request):
+                    return  # ConnectionClosed: the client left between requests
+                head = request.method == b"HEAD"
+                headers = _headers(request)
+                body = await _read_body(conn, reader, writer)
+            except h11.RemoteProtocolError as refused:
+                await self._reject(conn, reader, writer, refused, head=head)
                 return
             with self._cond:
                 behaviour = self._queue.popleft() if self._queue else self._default
-            self._record(self._delivery(request, behaviour))
+            self._record(self._delivery(request, headers, body, behaviour))
             if behaviour.action == "close":
                 return
             if behaviour.action == "reset":
-                http11.reset(writer)
+                _reset(writer)
                 return
             if behaviour.delay:
                 await asyncio.sleep(behaviour.delay)
-            keep_alive = request.keep_alive and all(
-                name != "connection" or "close" not in value.lower() for name, value in behaviour.headers
-            )
-            connection = None
-            if not keep_alive:
-                connection = "close"
-            elif request.http10:  # an HTTP/1.0 client keeps the connection only if told so
-                connection = "keep-alive"
-            await http11.write_response(
-                writer,
-                behaviour.code,
-                behaviour.headers,
-                behaviour.body,
-                connection=connection,
-                head=request.method == "HEAD",
-            )
-            if not keep_alive:
+            writer.write(_answer(conn, behaviour, head=head))
+            await writer.drain()
+            if conn.our_state is not h11.DONE:  # MUST_CLOSE: either side said close, or HTTP/1.0
                 return
+            conn.start_next_cycle()
 
-    def _delivery(self, request: http11.Request, behaviour: Behaviour) -> Delivery:
-        headers, body = request.headers, request.body
+    async def _reject(
+        self,
+        conn: h11.Connection,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        refused: h11.RemoteProtocolError,
+        *,
+        head: bool,
+    ) -> None:
+        """Record and answer a request the receiver will not take, then end the connection."""
+        # h11 hints 501 for a transfer coding it does not know; the receiver's word is a 4xx.
+        hint = refused.error_status_hint
+        status = hint if 400 <= hint < 500 else 400
+        reason = str(refused)
+        reason = reason if len(reason) <= 200 else f"{reason[:200]}..."
+        with self._cond:
+            self._rejected.append(f"{status}: {reason}")
+        answer = Behaviour.status(status, {"connection": "close"}, f"{_PHRASES[status]}: {reason}\n")
+        writer.write(_answer(conn, answer, head=head))
+        await writer.drain()
+        # Closing on unread input would send a reset that can destroy the answer before the client
+        # reads it (RFC 9112 §9.6): send FIN, then discard what still comes, for a while.
+        writer.write_eof()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_LINGER_SECONDS):
+                while await reader.read(_READ_BYTES):
+                    pass
+
+    def _delivery(
+        self, request: h11.Request, headers: dict[str, str], body: bytes, behaviour: Behaviour
+    ) -> Delivery:
         try:
             payload, is_json = orjson.loads(body), True
         except orjson.JSONDecodeError:
@@ -521,13 +551,13 @@ class WebhookReceiver:
         attempt = headers.get("webhook-attempt", "")
         job_id = payload.get("job_id") if isinstance(payload, dict) else None
         return Delivery(
-            method=request.method,
-            path=request.target,
+            method=request.method.decode("ascii"),
+            path=request.target.decode("ascii"),
             headers=headers,
             body=body,
             payload=payload,
             received_at=time.monotonic(),
-            attempt=int(attempt) if http11.DIGITS.fullmatch(attempt) else None,
+            attempt=int(attempt) if _DIGITS.fullmatch(attempt) else None,
             event_id=headers.get("webhook-id"),
             job_id=job_id if isinstance(job_id, str) else None,
             signature_valid=raw_ok,
@@ -543,3 +573,82 @@ class WebhookReceiver:
         for loop, event in waiters:
             with contextlib.suppress(RuntimeError):  # that test's loop has closed meanwhile
                 loop.call_soon_threadsafe(event.set)
+
+
+async def _next_event(
+    conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> h11.Event:
+    """The next h11 event, reading as h11 needs and sending ``100 Continue`` when h11 says a client waits."""
+    while (event := conn.next_event()) is h11.NEED_DATA:
+        if conn.they_are_waiting_for_100_continue:
+            writer.write(conn.send(_CONTINUE))
+        conn.receive_data(await reader.read(_READ_BYTES))
+    assert isinstance(event, h11.Event)  # not PAUSED: each cycle starts before its request is read
+    return event
+
+
+def _headers(request: h11.Request) -> dict[str, str]:
+    """The request's fields (repeats joined with ", "), after the limits and rules h11 leaves to us.
+
+    Refusals raise ``h11.RemoteProtocolError``, as h11's own do, so one handler answers them all.
+    """
+    if request.http_version not in (b"1.0", b"1.1"):  # h11 reads any HTTP/x.y, HTTP/2's preface too
+        raise h11.RemoteProtocolError(f"unsupported HTTP version {request.http_version.decode()}")
+    if len(request.headers) > MAX_HEADERS:
+        raise h11.RemoteProtocolError(f"more than {MAX_HEADERS} header fields", error_status_hint=431)
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in request.headers:
+        name, value = raw_name.decode("ascii"), raw_value.decode("latin-1")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    # h11 would frame these by Transfer-Encoding alone; RFC 9112 §6.1 and §6.3 call them faulty
+    # framing, the shape request smuggling takes.
+    if "transfer-encoding" in headers and ("content-length" in headers or request.http_version == b"1.0"):
+        raise h11.RemoteProtocolError("Transfer-Encoding with Content-Length, or in HTTP/1.0")
+    length = headers.get("content-length", "0")  # digits: h11 has checked it
+    if int(length) > MAX_BODY_BYTES:
+        raise h11.RemoteProtocolError(
+            f"body of {length} bytes is over {MAX_BODY_BYTES}", error_status_hint=413
+        )
+    return headers
+
+
+async def _read_body(
+    conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> bytes:
+    """The request's body, up to ``MAX_BODY_BYTES``; a declared length was checked in ``_headers``."""
+    parts: list[bytes] = []
+    size = 0
+    while isinstance(event := await _next_event(conn, reader, writer), h11.Data):
+        size += len(event.data)
+        if size > MAX_BODY_BYTES:
+            raise h11.RemoteProtocolError(f"chunked body over {MAX_BODY_BYTES} bytes", error_status_hint=413)
+        parts.append(event.data)
+    assert isinstance(event, h11.EndOfMessage)  # h11 raises for anything else inside a body
+    if len(event.headers) > MAX_HEADERS:
+        raise h11.RemoteProtocolError(f"more than {MAX_HEADERS} trailer fields", error_status_hint=431)
+    return b"".join(parts)
+
+
+def _answer(conn: h11.Connection, behaviour: Behaviour, *, head: bool) -> bytes:
+    """The response's bytes as h11 writes them, framed by Content-Length."""
+    code = behaviour.code
+    headers = list(behaviour.headers)
+    body = behaviour.body
+    if code in (204, 304):  # never a body, so no framing header
+        body = b""
+    else:
+        headers.insert(0, ("content-length", str(len(body))))
+    if head:  # the headers a GET would get, no body
+        body = b""
+    data = conn.send(h11.Response(status_code=code, headers=headers, reason=_PHRASES.get(code, "")))
+    if body:
+        data += conn.send(h11.Data(data=body))
+    return data + conn.send(h11.EndOfMessage())
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Abort with RST rather than FIN: SO_LINGER with a zero timeout, then abort."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
