@@ -35,9 +35,8 @@ from mock_server.api.validation import (
     parse_int_param,
     parse_webhook_url,
 )
-from mock_server.delivery import keepalive
 from mock_server.delivery.keepalive import KeepAliveSender
-from mock_server.delivery.senders import HttpxSender
+from mock_server.delivery.senders import HttpxSender, Sender
 from mock_server.errors import ApiError
 from mock_server.model.ids import utc_now
 from mock_server.model.state import Caller, MockState
@@ -316,13 +315,13 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         state.loop = asyncio.get_running_loop()
         concurrency = state.settings.delivery_concurrency
-        # httpx only when a test swaps the network out, or httptools is missing: per delivery it
-        # costs several times the keep-alive sender's CPU (bench: `python -m bench --only sender`).
-        sender: HttpxSender | KeepAliveSender
-        if transport is None and keepalive.available():
-            sender = KeepAliveSender(max_idle=concurrency)
-        else:
-            sender = HttpxSender(transport=transport, max_connections=concurrency)
+        # httpx only when a test swaps the network out: per delivery it costs many times the
+        # keep-alive sender's CPU (docs/performance.md, "Webhook sender").
+        sender: Sender = (
+            KeepAliveSender(max_connections=concurrency)
+            if transport is None
+            else HttpxSender(transport=transport, max_connections=concurrency)
+        )
         state.dispatcher.sender = sender
         try:
             yield
