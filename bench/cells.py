@@ -218,11 +218,11 @@ def latency(plan: Plan) -> dict[str, object]:
 
 
 def sender(plan: Plan) -> dict[str, object]:
-    """The webhook client, chosen by measurement: httpx against the keep-alive sender."""
+    """The webhook client, chosen by measurement: each candidate sender at 1 and 32 in flight."""
     with running(("sink", sink_command(SECRET), False)) as (sink,):
         command = [sys.executable, "-m", "bench.sender", sink.url, "--secret", SECRET]
-        command += ["--posts", str(plan.sender_posts)]
-        return _json_of(command, 120)
+        command += ["--posts", str(plan.sender_posts), "--rounds", str(plan.rounds)]
+        return _json_of(command, 300)
 
 
 def startup(plan: Plan) -> dict[str, object]:

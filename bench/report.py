@@ -217,21 +217,32 @@ def render(results: dict[str, Any], meta: dict[str, Any]) -> str:
     ]
     lines += ["| " + " | ".join(row) + " |" for row in rows(results)]
     if sender := results.get("sender"):
-        lines += [
-            "",
-            "Webhook client, same signed ~2 KB body to the sink (chosen by this measurement):",
-            "",
-            "| client | CPU µs per POST | POSTs/s, 64 in flight | one at a time, ms |",
-            "|---|---:|---:|---:|",
-        ]
-        for name, key in (
-            ("httpx (`HttpxSender`)", "httpx"),
-            ("keep-alive (`KeepAliveSender`)", "keepalive"),
-        ):
-            cell = sender[key]
+        lines += ["", sender_table(sender)]
+    return "\n".join(lines)
+
+
+SENDERS = {
+    "keepalive": "keep-alive (`KeepAliveSender`)",
+    "httpcore": "httpcore pool, used directly",
+    "httpx": "httpx (`HttpxSender`)",
+    "aiohttp": "aiohttp `ClientSession`",
+}
+
+
+def sender_table(sender: dict[str, Any]) -> str:
+    """The webhook-client cell (``bench/sender.py``): each candidate at 1 and 32 in flight."""
+    lines = [
+        f"Webhook client: the same signed {_n(sender.get('body_bytes', 0))}-byte body to the sink, "
+        f"medians of {sender.get('rounds', 1)} rounds (CPU is the sender's process only):",
+        "",
+        "| client | in flight | CPU µs per delivery | p50 ms | p99 ms | deliveries/s |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for key, name in SENDERS.items():
+        for flight, cell in sender.get(key, {}).items():
             lines.append(
-                f"| {name} | {_n(cell['cpu_us_per_post'])} | {_n(cell['posts_per_s_64'])} "
-                f"| {_n(cell.get('sequential_ms', float('nan')), 2)} |"
+                f"| {name} | {flight.removeprefix('c')} | {_n(cell['cpu_us'])} | {_n(cell['p50_ms'], 2)} "
+                f"| {_n(cell['p99_ms'], 2)} | {_n(cell['per_s'])} |"
             )
     return "\n".join(lines)
 

@@ -49,7 +49,10 @@ def test_every_cell_has_its_rows() -> None:
             "c32_rate": {"p50_ms": 1.0, "p99_ms": 4.0, "jobs_per_s": 999.0, "rate": 1000.0},
             "c32": {"p50_ms": 3.0, "p99_ms": 9.0, "jobs_per_s": 9.0},
         },
-        "sender": {k: {"cpu_us_per_post": 10.0, "posts_per_s_64": 100.0} for k in ("httpx", "keepalive")},
+        "sender": {
+            k: {f"c{c}": {"cpu_us": 10.0, "p50_ms": 0.1, "p99_ms": 0.2, "per_s": 100.0} for c in (1, 32)}
+            for k in ("httpx", "keepalive")
+        },
         "start": {"bare": {"median_s": 0.3}, "fake": {"median_s": 0.4}},
         "fixture": {
             "startup_cold_ms": 90.0,

@@ -22,7 +22,7 @@ from mock_server.api.fetch import FETCH_PATH, FetchEndpoint
 from mock_server.api.handlers import CobaltApi
 from mock_server.api.pipeline import ErrorRenderer, Pipeline
 from mock_server.delivery.dispatcher import Dispatcher
-from mock_server.delivery.keepalive import KeepAliveSender, available
+from mock_server.delivery.keepalive import KeepAliveSender
 from mock_server.delivery.senders import HttpxSender, Sender
 from mock_server.model.cache import AppointmentCache
 from mock_server.model.hooks import WebhookRegistry
@@ -110,10 +110,10 @@ def cobalt_routes(api: CobaltApi, fetch: FetchEndpoint) -> list[BaseRoute]:
 
 
 def make_sender(transport: httpx.AsyncBaseTransport | None, concurrency: int) -> Sender:
-    # httpx only when a test swaps the network out, or httptools is missing: per delivery it
-    # costs several times the keep-alive sender's CPU (bench: `python -m bench --only sender`).
-    if transport is None and available():
-        return KeepAliveSender(max_idle=concurrency)
+    """The webhook sender: the keep-alive one, or httpx over ``transport`` when a test swaps the
+    network out (``docs/performance.md`` measures both)."""
+    if transport is None:
+        return KeepAliveSender(max_connections=concurrency)
     return HttpxSender(transport=transport, max_connections=concurrency)
 
 

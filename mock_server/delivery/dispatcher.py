@@ -348,14 +348,15 @@ class Dispatcher:
         error: str | None = None
         retry = False
         started, clock = utc_now(), time.perf_counter()
-        async with self._semaphore:
-            try:
-                if self._closed:
-                    raise DeliveryFailed("the server has stopped", retryable=False)
-                status = await self._sender(url, body, sent, timeout)
-                retry = is_retryable_status(status)
-            except DeliveryFailed as exc:
-                error, retry = str(exc), exc.retryable
+        if self._closed:  # shut down: no sender any more, and nothing to retry
+            error = "the server has stopped"
+        else:
+            async with self._semaphore:
+                try:
+                    status = await self._sender(url, body, sent, timeout)
+                    retry = is_retryable_status(status)
+                except DeliveryFailed as exc:
+                    error, retry = str(exc), exc.retryable
         duration = (time.perf_counter() - clock) * 1000
         record = Attempt(number, url, iso_millis(started), duration, status, error, sent, body, delivery)
         job.attempts += (record,)

@@ -1,14 +1,14 @@
-"""The default webhook sender: POSTs over pooled keep-alive HTTP/1.1 connections on the loop's own
+"""The network webhook sender: POSTs over pooled keep-alive HTTP/1.1 connections on the loop's own
 transports, with httptools (uvicorn's parser) reading the answer.
 
-Measured against httpx on the same loop (``python -m bench --only sender``), a delivery costs a
-small fraction of the CPU and latency: one write of head and body, a C parser, no per-request
-object graph. The contract is ``webhooks.Sender``'s, with Cobalt's rules: the status code, or
-``DeliveryFailed`` — not retryable for a timeout, retryable for anything else that kept an answer
-from arriving (refused, reset, closed before or during the answer, malformed). Only plain
-``http://`` URLs with an ASCII host and an already-encoded path go this way; https and anything
-else a URL library would rewrite goes to ``HttpxSender``, as does everything where httptools is
-not installed.
+Hand-written protocol code, kept because it is measured to be worth it (``python -m bench --only
+sender``; figures in ``docs/performance.md``): against httpx, httpcore's pool used directly and
+aiohttp, each delivery costs several times less CPU (one write of head and body, a C parser, no
+per-request object graph), and the fake's delivery throughput is bound by CPU per delivery.
+It keeps the ``Sender`` contract and maps its failures with ``delivery_failure``, like every sender.
+Only plain ``http://`` URLs with an ASCII host and an already-encoded path go this way; https and
+anything else a URL library would rewrite goes to the fallback (``HttpxSender``), as does
+everything where httptools is not installed.
 """
 
 from __future__ import annotations
@@ -19,21 +19,17 @@ import string
 from typing import Any
 from urllib.parse import urlsplit
 
-from mock_server.delivery.senders import DeliveryFailed, HttpxSender
+from mock_server.delivery.senders import HttpxSender, Sender, delivery_failure
 from mock_server.version import __version__
 
 try:
     import httptools
 except ImportError:  # pragma: no cover - httptools ships with CPython installs
-    httptools = None  # type: ignore[assignment]  # then HttpxSender does the work
+    httptools = None  # type: ignore[assignment]  # then the fallback does the work
 
 _PATH_CHARS = frozenset(string.ascii_letters + string.digits + "-._~!$&'()*+,;=:@/?%")
 _HEX = frozenset(string.hexdigits)
 USER_AGENT = f"cobalt-mock/{__version__}"
-
-
-def available() -> bool:
-    return httptools is not None
 
 
 @functools.lru_cache(maxsize=256)
@@ -62,16 +58,34 @@ def _encoded(target: str) -> bool:
     return all(len(piece) >= 2 and piece[0] in _HEX and piece[1] in _HEX for piece in pieces[1:])
 
 
-class KeepAliveSender:
-    """A ``webhooks.Sender``: one POST per call, connections kept per origin (up to ``max_idle``)."""
+class ConnectError(Exception):
+    """No connection to the receiver (refused, unreachable)."""
 
-    def __init__(self, *, max_idle: int = 64, fallback: HttpxSender | None = None) -> None:
-        self.max_idle = max_idle
-        self.fallback = fallback or HttpxSender(max_connections=max_idle)
+
+class ReadError(Exception):
+    """The connection failed while the answer was awaited."""
+
+
+class RemoteProtocolError(Exception):
+    """The receiver closed early or answered something that is not HTTP/1.1.
+
+    The three are named as httpcore names them, so a failure reads the same whichever sender met it.
+    """
+
+
+class KeepAliveSender:
+    """A ``Sender``: one POST per call, connections kept per origin (up to ``max_connections`` idle).
+
+    URLs it does not take go to ``fallback`` (an ``HttpxSender`` by default).
+    """
+
+    def __init__(self, *, max_connections: int = 64, fallback: Sender | None = None) -> None:
+        self.max_connections = max_connections
+        self.fallback = fallback or HttpxSender(max_connections=max_connections)
         self._idle: dict[tuple[str, int], list[_Connection]] = {}
 
     async def __call__(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
-        target = plain_target(url)
+        target = plain_target(url) if httptools is not None else None
         if target is None:
             return await self.fallback(url, body, headers, timeout)
         host, port, head = target
@@ -79,12 +93,8 @@ class KeepAliveSender:
         data = b"%scontent-length: %d\r\n%s\r\n%s" % (head, len(body), lines.encode("latin-1"), body)
         try:
             return await self._exchange(host, port, data, timeout)
-        except TimeoutError:
-            raise DeliveryFailed(f"timed out after {timeout:g}s", retryable=False) from None
-        except DeliveryFailed:
-            raise
         except Exception as exc:  # the contract: a status or DeliveryFailed, whatever the socket did
-            raise DeliveryFailed(f"{type(exc).__name__}: {exc}".rstrip(": "), retryable=True) from None
+            raise delivery_failure(exc, timeout) from None
 
     async def _exchange(self, host: str, port: int, data: bytes, timeout: float) -> int:
         """Connect if no idle connection is left, send, read the answer: all within ``timeout``."""
@@ -97,9 +107,9 @@ class KeepAliveSender:
                 async with asyncio.timeout_at(deadline):
                     _, connection = await loop.create_connection(_Connection, host, port)
             except TimeoutError:
-                raise  # a timeout, however it comes, is not retried
+                raise  # a timeout, however it comes, stays one (it is an OSError too)
             except OSError as exc:
-                raise DeliveryFailed(f"ConnectError: {exc}", retryable=True) from None
+                raise ConnectError(str(exc)) from None
         # A plain timer on the answer's future, not ``asyncio.timeout``: the same deadline at a
         # fraction of the cost, on every delivery.
         answer = connection.send(data)
@@ -128,7 +138,7 @@ class KeepAliveSender:
 
     def _checkin(self, key: tuple[str, int], connection: _Connection) -> None:
         idle = self._idle.setdefault(key, [])
-        if len(idle) < self.max_idle:
+        if len(idle) < self.max_connections:
             idle.append(connection)
         else:
             connection.abort()
@@ -186,21 +196,21 @@ class _Connection(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
-            self._fail(f"RemoteProtocolError: malformed response ({exc})")
+            self._fail(RemoteProtocolError(f"malformed response ({exc})"))
 
     def eof_received(self) -> bool:
         self.closed = True
         if self.headers_done and not self.framed and self.status not in (204, 304):
             self._finish()  # a body delimited by the end of the connection is complete
         elif not self.headers_done:
-            self._fail("RemoteProtocolError: Server disconnected without sending a response.")
+            self._fail(RemoteProtocolError("Server disconnected without sending a response."))
         else:
-            self._fail("RemoteProtocolError: peer closed connection without sending complete message body")
+            self._fail(RemoteProtocolError("peer closed connection without sending complete message body"))
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        self._fail(f"ReadError: {exc}" if exc else "RemoteProtocolError: connection closed")
+        self._fail(ReadError(str(exc)) if exc else RemoteProtocolError("connection closed"))
 
     # httptools callbacks
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -222,6 +232,6 @@ class _Connection(asyncio.Protocol):
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(self.status)
 
-    def _fail(self, reason: str) -> None:
+    def _fail(self, exc: Exception) -> None:
         if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_exception(DeliveryFailed(reason, retryable=True))
+            self.waiter.set_exception(exc)

@@ -1,19 +1,25 @@
-"""Webhook senders: the contract (``Sender``: a status code or ``DeliveryFailed``) and the httpx one.
+"""Webhook senders: the contract they all keep, and the one mapping of their failures to Cobalt's rules.
 
-``KeepAliveSender`` (``mock_server/delivery/keepalive.py``) is the default; ``HttpxSender`` takes the URLs it
-does not (https and anything a URL library would rewrite) and any test that swaps the network out.
+A sender POSTs a body and returns the status code, or raises ``DeliveryFailed``; every sender turns
+whatever kept an answer from arriving into that with ``delivery_failure``. ``KeepAliveSender``
+(``mock_server.delivery.keepalive``) sends over the network; ``HttpxSender`` sends through an
+``httpx`` transport a test passes (``httpx.MockTransport``: delivery without sockets), and takes the
+URLs the keep-alive sender does not.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import TYPE_CHECKING, Protocol
+
+from mock_server.errors import CobaltMockError
 
 if TYPE_CHECKING:
     import httpx
 
 
-class DeliveryFailed(Exception):
+class DeliveryFailed(CobaltMockError):
     """An attempt got no HTTP answer; ``retryable`` is False for timeouts (Cobalt does not retry them)."""
 
     def __init__(self, reason: str, *, retryable: bool) -> None:
@@ -22,15 +28,34 @@ class DeliveryFailed(Exception):
 
 
 class Sender(Protocol):
-    """POSTs ``body`` and returns the status code, or raises ``DeliveryFailed``."""
+    """POSTs ``body`` within ``timeout`` seconds and returns the status code, or raises
+    ``DeliveryFailed`` (made by ``delivery_failure``); ``aclose`` drops its connections."""
 
     async def __call__(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> int: ...
 
     async def aclose(self) -> None: ...
 
 
+def delivery_failure(exc: Exception, timeout: float) -> DeliveryFailed:
+    """Cobalt's retry rules for an attempt that raised ``exc`` instead of answering: a timeout is
+    not retried; anything else that kept the answer from arriving (refused, reset, closed before or
+    during the answer, malformed, or an error of the HTTP stack itself) is."""
+    if _is_timeout(exc):
+        return DeliveryFailed(f"timed out after {timeout:g}s", retryable=False)
+    return DeliveryFailed(f"{type(exc).__name__}: {exc}".rstrip(": "), retryable=True)
+
+
+def _is_timeout(exc: Exception) -> bool:
+    if isinstance(exc, TimeoutError):
+        return True
+    # Looked up, not imported: an httpx timeout exists only once httpx is imported, and importing
+    # it here would make every start pay for what HttpxSender imports only when it is used.
+    httpx = sys.modules.get("httpx")
+    return httpx is not None and isinstance(exc, httpx.TimeoutException)
+
+
 class HttpxSender:
-    """The default sender: one pooled ``httpx.AsyncClient``, made on first use.
+    """One pooled ``httpx.AsyncClient``, made on first use.
 
     Made lazily so that start-up does not pay for importing httpx and building its TLS context;
     pass ``transport`` (e.g. ``httpx.MockTransport``) to test delivery without sockets.
@@ -56,18 +81,12 @@ class HttpxSender:
         return self.client
 
     async def __call__(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
-        import httpx
-
         client = self._client()
         try:
             async with asyncio.timeout(timeout):
                 response = await client.post(url, content=body, headers=headers)
-        except (TimeoutError, httpx.TimeoutException):
-            raise DeliveryFailed(f"timed out after {timeout:g}s", retryable=False) from None
-        except Exception as exc:
-            # The sender's contract is "a status or DeliveryFailed": anything else the HTTP stack
-            # raises (httpx.HTTPError, or an unmapped httpcore error) is a failed connection.
-            raise DeliveryFailed(f"{type(exc).__name__}: {exc}".rstrip(": "), retryable=True) from None
+        except Exception as exc:  # the contract: a status or DeliveryFailed
+            raise delivery_failure(exc, timeout) from None
         return response.status_code
 
     async def aclose(self) -> None:

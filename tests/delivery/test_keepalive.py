@@ -195,7 +195,7 @@ def test_idle_connections_are_bounded_and_dropped_when_stale_or_chatty() -> None
     script = Script()
 
     async def test(url: str) -> None:
-        sender = KeepAliveSender(max_idle=1)
+        sender = KeepAliveSender(max_connections=1)
         await asyncio.gather(sender(url, b"{}", HEADERS, 2), sender(url, b"{}", HEADERS, 2))
         assert script.connections == 2  # two at once; only one kept
         script.writers[-1].close()  # the server drops an idle connection...
