@@ -20,7 +20,7 @@ from hypothesis import example, given, note, settings
 from hypothesis import strategies as st
 
 from contract_tests import checks, strategies
-from contract_tests.conformance import BY_ID, Recorder, Verdict, record
+from contract_tests.conformance import BY_ID, Recorder, Report, Verdict, record
 from contract_tests.plan import AUTH_NAMES, Plan, Step
 from contract_tests.strategies import Invalid
 from contract_tests.target import FakeTarget, NotCompleted, Target, Webhook
@@ -133,9 +133,12 @@ class Fuzz:
         mode: str,
         extra: Sequence[Step],
     ) -> Property:
-        return self.property(
-            "completion", lambda step: finish(step, start(step)), strategy, mode=mode, extra=extra
-        )
+        def check(step: Step) -> None:
+            job_id = start(step)
+            note(f"job_id={job_id}")
+            finish(step, job_id)
+
+        return self.property("completion", check, strategy, mode=mode, extra=extra)
 
 
 class Live:
@@ -288,9 +291,7 @@ def completes_with_webhook(target: Target, how: How, mode: str) -> Property:
     ``GET /v1/webhook-events`` for its job."""
 
     def start(step: Step) -> str:
-        job_id = checks.check_accepted(send(target, step), rule=step.rule)
-        note(f"job_id={job_id}")
-        return job_id
+        return checks.check_accepted(send(target, step), rule=step.rule)
 
     def finish(step: Step, job_id: str) -> None:
         try:
@@ -368,3 +369,31 @@ def not_retried(target: FakeTarget, answer: Behaviour) -> Delivery:
     webhook = target.await_webhook(job_id)
     checks.check_webhook(webhook, body, job_id, secret=target.webhook_secret)
     return deliveries[0]
+
+
+# --- a whole live run, in-process -------------------------------------------------------------------
+
+
+def live_properties(target: Target, how: Live) -> dict[str, Property]:
+    """Every property of the suite against ``target``, as ``test_fetch`` and ``test_webhooks`` run them."""
+    return {
+        "accepted": valid_requests_accepted(target, how),
+        "documented-errors": documented_errors(target, how),
+        "decided-errors": decided_errors(target, how),
+        "auth": missing_auth_rejected(target, how),
+        "other": other_routes(target, how),
+        **{f"completion-{mode}": completes_with_webhook(target, how, mode) for mode in strategies.MODES},
+    }
+
+
+def run_live(target: Target, plan: Plan) -> tuple[Report, dict[str, str]]:
+    """The live suite as ``pytest --cobalt-base-url`` runs it: the report, and each failed property's
+    failure (empty when the run passes)."""
+    how = Live(plan, Recorder())
+    failures: dict[str, str] = {}
+    for name, run in live_properties(target, how).items():
+        try:
+            run()
+        except AssertionError as exc:
+            failures[name] = str(exc)
+    return Report(how.recorder.outcomes, live=True, meta={"plan": plan.options.public()}), failures
