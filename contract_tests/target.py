@@ -101,8 +101,6 @@ class Webhook:
 class Target:
     """A Cobalt API at ``base_url`` (ending in ``/v1``) with the three auth headers."""
 
-    is_fake = False
-
     def __init__(
         self,
         base_url: str,
@@ -250,8 +248,6 @@ class PollingTarget(Target):
 
 class FakeTarget(Target):
     """An ASGI app (the fake, or a broken variant of it) served on a free port, plus a receiver."""
-
-    is_fake = True
 
     def __init__(self, app: Any, *, webhook_timeout: float = 10.0) -> None:
         self.server = ServerThread(app)

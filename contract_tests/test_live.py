@@ -32,11 +32,12 @@ from mock_server.server import ServerThread
 pytestmark = pytest.mark.fake_only
 
 REPO = Path(__file__).resolve().parent.parent
-# Identifiers the fake has data for (it has data for any MRN, provider and weekday).
+# Identifiers the fake has data for, as a user's would be: any MRN, any provider, weekdays (its
+# weekends are mostly empty, so a window over one could draw an empty day).
 IDENTIFIERS: dict[str, Any] = {
     "mrns": "00123,12345,778899",
     "provider_ids": "prov_2043,prov_2978,prov_7292,prov_9516",
-    "windows": "2025-01-06..2025-01-10,2025-02-03..2025-02-14",
+    "windows": "2025-01-06..2025-01-10,2025-02-03..2025-02-07,2025-02-10..2025-02-14",
     "pace": 0,
     "budget": 34,  # the 30 boundaries and one draw of each kind, and one more
 }
