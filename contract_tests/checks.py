@@ -428,6 +428,12 @@ def check_events(response: httpx.Response, job_id: str, webhook: Webhook) -> Non
         not strangers,
         f"webhook-events?job_id={job_id} listed other jobs' events: {strangers[:3]}",
     )
+    references = [e.get("access_token_reference_id") for e in events]
+    findings.check(
+        "token-reference",
+        all(isinstance(r, str) and r for r in references),
+        f"webhook-events rows without an access_token_reference_id: {references[:3]}",
+    )
     completions = [e for e in events if e["event_type"] == EVENT_TYPE]
     findings.check(
         "events-listed", bool(completions), f"webhook-events lists no {EVENT_TYPE} event for job {job_id}"

@@ -202,6 +202,13 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule("events-page-shape", "doc", "§5", "the webhook-events page has its documented fields"),
     Rule(
+        "token-reference",
+        "decision",
+        "§1",
+        "each event names the access token's access_token_reference_id (a non-empty string)",
+        fix="set token_references (access_token=reference) to the API's references",
+    ),
+    Rule(
         "job-succeeds",
         "doc",
         "§3",
@@ -265,6 +272,21 @@ RULES: tuple[Rule, ...] = (
         not_live=_POLLED,
     ),
     Rule("no-retry", "doc", "§3", "other 4xx and timeouts are not retried", not_live=_POLLED),
+    # what the suite does not read
+    Rule(
+        "cache-holds-results",
+        "doc",
+        "§6",
+        "fetched date-range and provider results land in GET /v1/appointments",
+        not_live="the suite does not read GET /v1/appointments yet",
+    ),
+    Rule(
+        "webhook-calls-two-headers",
+        "doc",
+        "§1",
+        "webhook-management calls need only client_id and client_secret",
+        not_live="reading GET /v1/webhook would copy the account's webhook secret into the report",
+    ),
     # account-level decisions a live run does not touch
     Rule(
         "webhook-api",

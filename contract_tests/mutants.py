@@ -238,7 +238,7 @@ def end_before_start_accepted(x: Exchange) -> None:
     _refuse_range(x, MSG_END_BEFORE_START, lambda days: True)
 
 
-def _polled(edit: Callable[[dict[str, Any]], None]) -> Rewrite:
+def polled(edit: Callable[[dict[str, Any]], None]) -> Rewrite:
     """``GET /v1/webhook-events`` lists each event's ``data`` edited: what a polling client reads."""
 
     def rewrite(x: Exchange) -> None:
@@ -573,7 +573,7 @@ LIVE_BREAKS: dict[str, tuple[Mutant, str]] = {
             Mutant(
                 "polled-count-wrong",
                 "appointment_count",
-                rewrite=_polled(lambda d: d.update(appointment_count=d["appointment_count"] + 1)),
+                rewrite=polled(lambda d: d.update(appointment_count=d["appointment_count"] + 1)),
             ),
             "count-matches",
         ),
@@ -581,7 +581,7 @@ LIVE_BREAKS: dict[str, tuple[Mutant, str]] = {
             Mutant(
                 "polled-outside-range",
                 "appointments inside the range",
-                rewrite=_polled(_shift_last_outside_range),
+                rewrite=polled(_shift_last_outside_range),
             ),
             "inside-range",
         ),
@@ -589,24 +589,24 @@ LIVE_BREAKS: dict[str, tuple[Mutant, str]] = {
             Mutant(
                 "polled-provider-not-requested",
                 "only requested providers",
-                rewrite=_polled(_intruding_provider),
+                rewrite=polled(_intruding_provider),
             ),
             "only-requested-providers",
         ),
-        (Mutant("polled-mrn-not-echoed", "the mrn echoed", rewrite=_polled(_mrn_other)), "mrn-echoed"),
+        (Mutant("polled-mrn-not-echoed", "the mrn echoed", rewrite=polled(_mrn_other)), "mrn-echoed"),
         (
-            Mutant("polled-dates-not-echoed", "the dates echoed", rewrite=_polled(_day_later_range)),
+            Mutant("polled-dates-not-echoed", "the dates echoed", rewrite=polled(_day_later_range)),
             "dates-echoed",
         ),
         (
-            Mutant("polled-datetime-no-offset", "datetimes with an offset", rewrite=_polled(_no_offset)),
+            Mutant("polled-datetime-no-offset", "datetimes with an offset", rewrite=polled(_no_offset)),
             "datetime-offsets",
         ),
         (
             Mutant(
                 "polled-count-a-string",
                 "field types",
-                rewrite=_polled(lambda d: d.update(appointment_count=str(d["appointment_count"]))),
+                rewrite=polled(lambda d: d.update(appointment_count=str(d["appointment_count"]))),
             ),
             "data-schema",
         ),
@@ -614,7 +614,7 @@ LIVE_BREAKS: dict[str, tuple[Mutant, str]] = {
             Mutant("events-not-listed", "webhook-events lists the job's event", rewrite=_events_not_listed),
             "events-listed",
         ),
-        (Mutant("every-job-fails", "a valid fetch succeeds", rewrite=_polled(_failed)), "job-succeeds"),
+        (Mutant("every-job-fails", "a valid fetch succeeds", rewrite=polled(_failed)), "job-succeeds"),
     ]
 }
 

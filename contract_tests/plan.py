@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from contract_tests.strategies import missing_message
+from mock_server.resources import data_dir, read_json
 from mock_server.validation import (
     MSG_END_BEFORE_START,
     MSG_INVALID_DATE,
@@ -227,8 +228,6 @@ def _ranged(start: str, end: str, **more: Any) -> dict[str, Any]:
 
 
 def _documented(name: str) -> dict[str, Any]:
-    from mock_server.resources import data_dir, read_json
-
     body: dict[str, Any] = read_json(data_dir("fixtures") / "fetch-request" / f"{name}.json")
     return body
 

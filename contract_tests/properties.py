@@ -180,6 +180,7 @@ class Live:
 
     @staticmethod
     def _raise(failures: list[str], total: int) -> None:
+        __tracebackhide__ = True  # the failures say it all; pytest need not show this frame
         if failures:
             raise AssertionError(f"{len(failures)} of {total} live step(s) failed:\n" + "\n".join(failures))
 

@@ -73,7 +73,10 @@ def contradicted(report: Report) -> list[str]:
 # --- sharp: every break fails the live run ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("seed", QUICK_SEEDS)
+@pytest.mark.parametrize(
+    "seed",
+    [*QUICK_SEEDS, *(pytest.param(s, marks=pytest.mark.slow) for s in ALL_SEEDS if s not in QUICK_SEEDS)],
+)
 def test_the_unbroken_server_passes(server: mutants.Switchable, seed: int) -> None:
     server.become(None)
     report, failures = live_run(server, Plan.build(options(seed=seed)))
@@ -148,7 +151,7 @@ def _emptied(data: dict[str, Any]) -> None:
 
 
 def test_an_empty_result_is_not_a_pass(server: mutants.Switchable) -> None:
-    server.become(mutants.Mutant("empty", "no appointments", rewrite=mutants._polled(_emptied)))
+    server.become(mutants.Mutant("empty", "no appointments", rewrite=mutants.polled(_emptied)))
     try:
         report, failures = live_run(server, Plan.build(options()))
     finally:
