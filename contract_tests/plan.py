@@ -135,6 +135,8 @@ def _window(text: str) -> tuple[dt.date, dt.date]:
 
 
 def _declared(value: object) -> tuple[Declared, ...]:
+    if isinstance(value, str):  # from the environment: JSON text
+        value = json.loads(value)
     if not isinstance(value, list):
         raise ValueError("requests must be a list of {body, expect_failure}")
     out = []
