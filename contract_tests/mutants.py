@@ -109,6 +109,7 @@ class Rewriting:
             if not message.get("more_body"):
                 break
         request_body = b"".join(chunks)
+        sent = scope["path"], request_body  # what the client sent, for the rewrite to see
         if self.conforming:
             scope, request_body = conform(scope, request_body)
         replayed = False
@@ -137,8 +138,7 @@ class Rewriting:
             return
         exchange = Exchange(
             scope["method"],
-            scope["path"],
-            request_body,
+            *sent,
             start["status"],
             json.loads(raw),
             tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]),
