@@ -148,10 +148,10 @@ def live_plan(config: pytest.Config) -> Plan:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not config.getoption("cobalt_slow", False):
-        slow = [item for item in items if "slow" in item.keywords]
+        slow = [item for item in items if item.get_closest_marker("slow") is not None]
         if slow:
             config.hook.pytest_deselected(items=slow)
-            items[:] = [item for item in items if "slow" not in item.keywords]
+            items[:] = [item for item in items if item.get_closest_marker("slow") is None]
     if not config.getoption("cobalt_base_url", None):
         return
     skip = pytest.mark.skip(reason="fake only: --cobalt-base-url points the suite at a real API")
