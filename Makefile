@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: serve test lint typecheck unit contract bench reliability clean
+.PHONY: serve test lint typecheck unit contract contract-slow bench reliability clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("cobalt-mock needs Python 3.11+") if sys.version_info < (3, 11) else None'
@@ -18,7 +18,7 @@ serve: $(STAMP)
 
 test: $(STAMP) lint typecheck
 	$(BIN)/coverage erase
-	$(BIN)/coverage run -m pytest -n 2 $(ARGS)
+	$(BIN)/coverage run -m pytest -n 2 --cobalt-slow $(ARGS)
 	$(BIN)/coverage combine --quiet
 	$(BIN)/coverage report
 
@@ -32,6 +32,11 @@ typecheck: $(STAMP)
 
 contract: $(STAMP)
 	$(BIN)/python -m pytest contract_tests $(ARGS)
+
+# The long contract run (docs/contract-suite.md): the live mode against every break of
+# contract_tests/mutants.LIVE_BREAKS on five seeds, plus the tests marked slow; a few minutes.
+contract-slow: $(STAMP)
+	$(BIN)/python -m pytest contract_tests --cobalt-slow -n 2 $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS)

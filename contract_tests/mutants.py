@@ -16,7 +16,7 @@ import datetime as dt
 import itertools
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from contract_tests.checks import ACCEPTED_MESSAGE, SIGNATURE_HEADER
 from contract_tests.target import FAKE_SETTINGS, FakeTarget
 from mock_server.api.app import create_app, make_sender
-from mock_server.api.validation import MSG_RANGE_TOO_LONG
+from mock_server.api.validation import MSG_END_BEFORE_START, MSG_RANGE_TOO_LONG
 from mock_server.delivery.senders import DeliveryFailed, Sender
 from mock_server.settings import Settings
 from mock_server.signing import sign
@@ -47,6 +47,9 @@ class Exchange:
     request_body: bytes
     status: int
     body: Any  # the answer's parsed JSON
+    request_headers: tuple[tuple[str, str], ...] = ()
+    headers: dict[str, str] = field(default_factory=dict)  # added to the answer
+    query: str = ""
 
     def request_json(self) -> Any:
         try:
@@ -58,19 +61,43 @@ class Exchange:
 Rewrite = Callable[[Exchange], None]
 
 
+def conform(scope: Scope, body: bytes) -> tuple[Scope, bytes]:
+    """The request as the fake would read it if it followed cobalt-api.md §8 already (it lags on two
+    decisions, see ``properties.FAKE_LAGS``): a trailing slash is the same route, and a blank field
+    the mode does not use is absent. Only the live-mode tests' servers use it."""
+    path = scope["path"]
+    if len(path) > 1 and path.endswith("/"):
+        scope = {**scope, "path": path.rstrip("/"), "raw_path": path.rstrip("/").encode()}
+    if scope["path"].endswith("/appointments/fetch"):
+        try:
+            request = json.loads(body)
+        except ValueError:
+            return scope, body
+        if isinstance(request, dict):
+            mode = request.get("search_by", "date_range")
+            unused = {"mrn"} if mode != "mrn" else set()
+            unused |= {"provider_ids"} if mode != "provider" else set()
+            blank = [k for k in unused if k in request and request[k] in (None, "", [])]
+            if blank:
+                body = compact({k: v for k, v in request.items() if k not in blank})
+    return scope, body
+
+
 class Rewriting:
     """Buffers each request and JSON answer of ``app`` so that ``rewrite`` can change the answer.
 
-    With ``rewrite`` None it passes everything through untouched: the unbroken fake.
+    With ``rewrite`` None it passes everything through untouched: the unbroken fake. With
+    ``conforming``, requests are first read as §8 says (``conform``).
     """
 
-    def __init__(self, app: ASGIApp, rewrite: Rewrite | None = None) -> None:
+    def __init__(self, app: ASGIApp, rewrite: Rewrite | None = None, *, conforming: bool = False) -> None:
         self.app = app
         self.rewrite = rewrite
+        self.conforming = conforming
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rewrite = self.rewrite
-        if scope["type"] != "http" or rewrite is None:
+        if scope["type"] != "http" or (rewrite is None and not self.conforming):
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
@@ -82,6 +109,9 @@ class Rewriting:
             if not message.get("more_body"):
                 break
         request_body = b"".join(chunks)
+        sent = scope["path"], request_body  # what the client sent, for the rewrite to see
+        if self.conforming:
+            scope, request_body = conform(scope, request_body)
         replayed = False
 
         async def replay() -> Message:
@@ -102,11 +132,23 @@ class Rewriting:
 
         await self.app(scope, replay, capture)
         raw = b"".join(parts)
-        exchange = Exchange(scope["method"], scope["path"], request_body, start["status"], json.loads(raw))
+        if rewrite is None:
+            await send(start)
+            await send({"type": "http.response.body", "body": raw})
+            return
+        exchange = Exchange(
+            scope["method"],
+            *sent,
+            start["status"],
+            json.loads(raw),
+            tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]),
+            query=scope.get("query_string", b"").decode("latin-1"),
+        )
         rewrite(exchange)
         raw = json.dumps(exchange.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
         headers.append((b"content-length", str(len(raw)).encode("ascii")))
+        headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in exchange.headers.items()]
         await send({"type": "http.response.start", "status": exchange.status, "headers": headers})
         await send({"type": "http.response.body", "body": raw})
 
@@ -168,6 +210,81 @@ def events_data_differs(x: Exchange) -> None:
             if data.get("appointments"):
                 data["appointments"].pop()
                 data["appointment_count"] = len(data["appointments"])
+
+
+def accepted_message_reworded(x: Exchange) -> None:
+    if _is_accepted(x):
+        x.body["message"] = "Live fetch request accepted."
+
+
+def _refuse_range(x: Exchange, message: str, when: Callable[[int], bool]) -> None:
+    """Answers 202 where the fake refused a range with ``message`` and ``when(end - start)`` holds."""
+    body = x.request_json()
+    if x.status == 400 and x.body.get("message") == message and isinstance(body, dict):
+        try:
+            days = (dt.date.fromisoformat(body["end_date"]) - dt.date.fromisoformat(body["start_date"])).days
+        except (KeyError, TypeError, ValueError):
+            return
+        if when(days):
+            x.status, x.body = 202, {"success": True, "message": ACCEPTED_MESSAGE, "job_id": "job_mutant"}
+
+
+def eight_days_accepted(x: Exchange) -> None:
+    """Counts 7 days exclusively: end - start = 7 is accepted."""
+    _refuse_range(x, MSG_RANGE_TOO_LONG, lambda days: days == 7)
+
+
+def end_before_start_accepted(x: Exchange) -> None:
+    _refuse_range(x, MSG_END_BEFORE_START, lambda days: True)
+
+
+def polled(edit: Callable[[dict[str, Any]], None]) -> Rewrite:
+    """``GET /v1/webhook-events`` lists each event's ``data`` edited: what a polling client reads."""
+
+    def rewrite(x: Exchange) -> None:
+        if x.path.endswith("/webhook-events") and x.status == 200:
+            for event in x.body["webhook_events"]:
+                if isinstance(event.get("data"), dict) and event["data"].get("success") is not False:
+                    edit(event["data"])
+
+    return rewrite
+
+
+def _events_not_listed(x: Exchange) -> None:
+    if x.path.endswith("/webhook-events") and x.status == 200:
+        x.body["webhook_events"] = []
+        x.body["pagination"]["total_count"] = 0
+
+
+def _failed(data: dict[str, Any]) -> None:
+    data.clear()
+    data.update(
+        success=False,
+        appointment_count=0,
+        appointments=[],
+        failure_reason="EHR unavailable",
+        reasons=[{"code": "ehr_unavailable", "description": "The EHR did not respond in time."}],
+    )
+
+
+def _no_offset(data: dict[str, Any]) -> None:
+    for appointment in data["appointments"]:
+        appointment["datetime"] = appointment["datetime"][:19]
+
+
+def _shift_last_outside_range(data: dict[str, Any]) -> None:
+    if "end_date" in data:
+        _shift_last_outside(data)
+
+
+def _day_later_range(data: dict[str, Any]) -> None:
+    if "end_date" in data:
+        _day_later(data)
+
+
+def _mrn_other(data: dict[str, Any]) -> None:
+    if "mrn" in data:
+        data["mrn"] += "0"
 
 
 # --- altering webhook deliveries --------------------------------------------------------------------
@@ -425,6 +542,82 @@ MUTANTS = [
 ]
 BY_NAME = {mutant.name: mutant for mutant in MUTANTS}
 
+# What a polling client of a real API can see break: HTTP answers and the webhook-events rows.
+# name -> (the break, the rule the live run's report must find contradicted)
+LIVE_BREAKS: dict[str, tuple[Mutant, str]] = {
+    m.name: (m, rule)
+    for m, rule in [
+        (BY_NAME["accepted-status-200"], "fetch-accepted-202"),
+        (BY_NAME["accepted-job-id-renamed"], "fetch-accepted-202"),
+        (
+            Mutant("accepted-message-reworded", "the 202 message", rewrite=accepted_message_reworded),
+            "fetch-accepted-message",
+        ),
+        (BY_NAME["error-status-422"], "error-status-400"),
+        (BY_NAME["error-message-missing"], "end-before-start-refused"),
+        (BY_NAME["error-message-reworded"], "invalid-date-refused"),
+        (BY_NAME["seven-day-range-rejected"], "range-7-days-allowed"),
+        (
+            Mutant("eight-days-accepted", "7 days counted inclusively", rewrite=eight_days_accepted),
+            "range-8-days-refused",
+        ),
+        (BY_NAME["long-range-accepted"], "range-too-long-refused"),
+        (
+            Mutant(
+                "end-before-start-accepted", "end before start refused", rewrite=end_before_start_accepted
+            ),
+            "end-before-start-refused",
+        ),
+        (BY_NAME["auth-status-403"], "auth-missing-401"),
+        (
+            Mutant(
+                "polled-count-wrong",
+                "appointment_count",
+                rewrite=polled(lambda d: d.update(appointment_count=d["appointment_count"] + 1)),
+            ),
+            "count-matches",
+        ),
+        (
+            Mutant(
+                "polled-outside-range",
+                "appointments inside the range",
+                rewrite=polled(_shift_last_outside_range),
+            ),
+            "inside-range",
+        ),
+        (
+            Mutant(
+                "polled-provider-not-requested",
+                "only requested providers",
+                rewrite=polled(_intruding_provider),
+            ),
+            "only-requested-providers",
+        ),
+        (Mutant("polled-mrn-not-echoed", "the mrn echoed", rewrite=polled(_mrn_other)), "mrn-echoed"),
+        (
+            Mutant("polled-dates-not-echoed", "the dates echoed", rewrite=polled(_day_later_range)),
+            "dates-echoed",
+        ),
+        (
+            Mutant("polled-datetime-no-offset", "datetimes with an offset", rewrite=polled(_no_offset)),
+            "datetime-offsets",
+        ),
+        (
+            Mutant(
+                "polled-count-a-string",
+                "field types",
+                rewrite=polled(lambda d: d.update(appointment_count=str(d["appointment_count"]))),
+            ),
+            "data-schema",
+        ),
+        (
+            Mutant("events-not-listed", "webhook-events lists the job's event", rewrite=_events_not_listed),
+            "events-listed",
+        ),
+        (Mutant("every-job-fails", "a valid fetch succeeds", rewrite=polled(_failed)), "job-succeeds"),
+    ]
+}
+
 
 class Switchable:
     """One running fake that can be broken as any mutant, switched between tests.
@@ -433,11 +626,11 @@ class Switchable:
     are swapped serves them all. ``become(None)`` is the unbroken fake (the control).
     """
 
-    def __init__(self, *, await_timeout: float = 2.0, **settings: object) -> None:
+    def __init__(self, *, await_timeout: float = 2.0, conforming: bool = False, **settings: object) -> None:
         chosen = Settings().replace(**{**FAKE_SETTINGS, "webhook_secret": SECRET, **settings})
         self.sender = SwitchedSender(make_sender(None, chosen.delivery_concurrency))
         app = create_app(chosen, sender=self.sender)
-        self.middleware = Rewriting(app)
+        self.middleware = Rewriting(app, conforming=conforming)
         self.target = FakeTarget(self.middleware, webhook_timeout=await_timeout).start()
 
     def become(self, mutant: Mutant | None) -> FakeTarget:

@@ -7,14 +7,23 @@ unchanged against either. They differ in how a job's completion event is awaited
   through ``POST /v1/webhook``; the receiver's secret comes from ``GET /v1/webhook``, so signatures
   are checked for real, over the exact bytes delivered.
 * ``PollingTarget`` (the real API, or any URL) polls ``GET /v1/webhook-events?job_id=`` about once a
-  second, Cobalt's documented alternative to webhooks, so no public URL is needed. Polling yields the
-  event's ``data`` only: no envelope, raw bytes or signature, so those checks are skipped there.
+  second, Cobalt's documented alternative to webhooks, so no public URL is needed. A 429 or 503 to a
+  poll is a busy API, not a broken one: it waits as ``Retry-After`` says (or backs off) and polls
+  again, within the job's timeout. Polling yields the event's ``data`` only: no envelope, raw bytes
+  or signature, so those rules are reported as not exercised there.
+
+Proxies come from the environment (``HTTP(S)_PROXY``, ``NO_PROXY``) for a remote host; a loopback
+target is always reached directly, whatever the environment says.
 """
 
 from __future__ import annotations
 
+import email.utils
+import ipaddress
 import json
 import time
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -32,6 +41,40 @@ FAKE_HEADERS = {"client_id": "ci_contract", "client_secret": "cs_contract", "acc
 FAKE_SETTINGS: dict[str, object] = {"delay": 0, "retry_delay": 0.05, "log_level": "warning"}
 
 _UNSET: Any = object()
+# A busy API answers these to a poll; anything else that is not 200 is an answer to check.
+BUSY = (429, 503)
+MAX_BACKOFF = 30.0
+
+
+class NotCompleted(AssertionError):
+    """No completion event was seen in time; ``busy`` when the API kept answering 429/503."""
+
+    def __init__(self, message: str, *, busy: bool = False) -> None:
+        super().__init__(message)
+        self.busy = busy
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address: traffic that must never go through a proxy."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def retry_after(response: httpx.Response, now: float, fallback: float) -> float:
+    """Seconds to wait as the answer's ``Retry-After`` says (seconds or an HTTP date), else ``fallback``."""
+    value = response.headers.get("retry-after", "").strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return fallback
+    return max(0.0, when.timestamp() - now)
 
 
 @dataclass(frozen=True)
@@ -58,32 +101,42 @@ class Webhook:
 class Target:
     """A Cobalt API at ``base_url`` (ending in ``/v1``) with the three auth headers."""
 
-    is_fake = False
-
     def __init__(
-        self, base_url: str, headers: dict[str, str], *, webhook_timeout: float, pace: float = 0.0
+        self,
+        base_url: str,
+        headers: dict[str, str],
+        *,
+        webhook_timeout: float,
+        pace: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.headers = dict(headers)
         self.webhook_timeout = webhook_timeout
         self.webhook_secret: str | None = None
         self.pace = pace
-        self._last_request = 0.0
+        self.clock = clock
+        self.sleep = sleep
+        self._last_request: float | None = None
+        self.sent: Counter[str] = Counter()  # requests sent, polls apart
         self.http = httpx.Client(
             base_url=self.base_url,
             headers=self.headers,
             timeout=30,
-            trust_env=not self.is_fake,  # proxies from the environment, but never for the local fake
+            trust_env=not is_loopback(httpx.URL(self.base_url).host),
             event_hooks={"request": [self._wait_turn]},
         )
 
     def _wait_turn(self, request: httpx.Request) -> None:
-        """At most one request per ``pace`` seconds (the live profile's courtesy to a real API)."""
+        """At most one request per ``pace`` seconds (the live run's courtesy to a real API)."""
+        self.sent["polls" if request.url.path.endswith("/webhook-events") else "requests"] += 1
         if self.pace:
-            wait = self._last_request + self.pace - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
-            self._last_request = time.monotonic()
+            if self._last_request is not None:
+                wait = self._last_request + self.pace - self.clock()
+                if wait > 0:
+                    self.sleep(wait)
+            self._last_request = self.clock()
 
     def request(
         self,
@@ -139,19 +192,42 @@ class PollingTarget(Target):
         webhook_timeout: float = 120.0,
         pace: float = 1.0,
         poll_interval: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        super().__init__(base_url, headers, webhook_timeout=webhook_timeout, pace=pace)
+        super().__init__(
+            base_url, headers, webhook_timeout=webhook_timeout, pace=pace, clock=clock, sleep=sleep
+        )
         self.poll_interval = poll_interval
+        self.waits: list[tuple[int, float]] = []  # (status, seconds) of each back-off, for the report
 
     def await_webhook(self, job_id: str, timeout: float | None = None) -> Webhook:
-        """Poll ``GET /v1/webhook-events?job_id=`` until the job's completion event is listed."""
+        """Poll ``GET /v1/webhook-events?job_id=`` until the job's completion event is listed.
+
+        A 429 or 503 waits ``Retry-After`` (else doubles the wait, up to 30 s) and polls again; a wait
+        that would end past the deadline fails now, naming the busy answer, instead of sleeping.
+        """
         timeout = self.webhook_timeout if timeout is None else timeout
-        deadline = time.monotonic() + timeout
+        deadline = self.clock() + timeout
+        backoff = self.poll_interval
         while True:
             response = self.events(job_id)
+            if response.status_code in BUSY:
+                wait = retry_after(response, time.time(), min(max(backoff, 1.0), MAX_BACKOFF))
+                backoff = min(max(backoff, 1.0) * 2, MAX_BACKOFF)
+                if self.clock() + wait > deadline:
+                    raise NotCompleted(
+                        f"no {EVENT_TYPE} event for job {job_id} within {timeout:g}s: the API answered "
+                        f"{response.status_code} to a poll and asked to wait {wait:g}s more",
+                        busy=True,
+                    )
+                self.waits.append((response.status_code, wait))
+                self.sleep(wait)
+                continue
             assert response.status_code == 200, (
                 f"GET /webhook-events?job_id={job_id} answered {response.status_code}: {response.text[:500]}"
             )
+            backoff = self.poll_interval
             answer = response.json()
             events = answer.get("webhook_events") if isinstance(answer, dict) else None
             assert isinstance(events, list), (
@@ -164,15 +240,14 @@ class PollingTarget(Target):
                     and event.get("event_type") == EVENT_TYPE
                 ):
                     return Webhook(data=event.get("data"), event=event)
-            if time.monotonic() >= deadline:
-                raise AssertionError(f"no {EVENT_TYPE} event for job {job_id} after polling for {timeout:g}s")
-            time.sleep(self.poll_interval)
+            left = deadline - self.clock()
+            if left <= 0:
+                raise NotCompleted(f"no {EVENT_TYPE} event for job {job_id} after polling for {timeout:g}s")
+            self.sleep(min(self.poll_interval, left))
 
 
 class FakeTarget(Target):
     """An ASGI app (the fake, or a broken variant of it) served on a free port, plus a receiver."""
-
-    is_fake = True
 
     def __init__(self, app: Any, *, webhook_timeout: float = 10.0) -> None:
         self.server = ServerThread(app)

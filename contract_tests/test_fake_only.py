@@ -8,6 +8,7 @@ import pytest
 from hypothesis import settings
 
 from contract_tests import properties
+from contract_tests.plan import Plan
 from contract_tests.target import FakeTarget, PollingTarget, start_fake
 from mock_server.testing.receiver import Behaviour
 
@@ -74,4 +75,13 @@ def test_the_polling_target_works_against_the_fake(
     """The real-API code path (completions polled from webhook-events, no receiver) on the fake."""
     fake = unregistered_fake
     with PollingTarget(fake.base_url, fake.headers, webhook_timeout=10, pace=0, poll_interval=0.02) as polled:
-        properties.completes_with_webhook(polled, settings(contract_settings, max_examples=5), mode)()
+        how = properties.Fuzz(settings(contract_settings, max_examples=5))
+        properties.completes_with_webhook(polled, how, mode)()
+
+
+@pytest.mark.parametrize("rule", sorted(properties.FAKE_LAGS))
+def test_the_fake_still_lags_these_decisions(fake: FakeTarget, rule: str) -> None:
+    """The plan steps the fake is spared (``FAKE_LAGS``) still get another answer from it: when the
+    fake implements the decision, this fails, and the step rejoins the fake's explicit examples."""
+    (step,) = [s for s in Plan.build().steps if s.rule == rule]
+    assert properties.send(fake, step).status_code != 202

@@ -22,7 +22,9 @@ from mock_server.testing.receiver import Behaviour
 pytestmark = pytest.mark.fake_only
 
 # The explicit examples only: the documented requests and the boundaries, no generation, no shrinking.
-EXPLICIT = settings(phases=[Phase.explicit], database=None, deadline=None, report_multiple_bugs=False)
+EXPLICIT = properties.Fuzz(
+    settings(phases=[Phase.explicit], database=None, deadline=None, report_multiple_bugs=False)
+)
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ RUNS = {
     "webhook-date-range": Run(lambda t: properties.completes_with_webhook(t, EXPLICIT, "date_range")()),
     "webhook-mrn": Run(lambda t: properties.completes_with_webhook(t, EXPLICIT, "mrn")()),
     "webhook-provider": Run(lambda t: properties.completes_with_webhook(t, EXPLICIT, "provider")()),
-    "determinism": Run(lambda t: properties.deterministic(t, EXPLICIT)()),
+    "determinism": Run(lambda t: properties.deterministic(t, EXPLICIT.config)()),
     "retry-500": Run(lambda t: properties.retried_once(t, Behaviour.status(500)), "retry"),
     "retry-500-then-502": Run(
         lambda t: properties.retried_once(t, Behaviour.status(500), Behaviour.status(502)), "retry"
