@@ -15,9 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mock_server.api.app import create_app
 from mock_server.settings import Settings
-from mock_server.testing.server import ServerThread
+from mock_server.testing.server import FakeServer
 from tests.conftest import HEADERS
 
 PATHS = [
@@ -69,9 +68,9 @@ content_types = (
 @pytest.fixture(scope="module")
 def fuzz_server() -> Iterator[tuple[httpx.Client, Any]]:
     # Nothing registered as a webhook: events are still recorded, the generator still runs.
-    app = create_app(Settings().replace(delay=0, max_jobs=200, max_events=200, log_level="warning"))
-    with ServerThread(app) as thread, httpx.Client(base_url=thread.url, timeout=10) as client:
-        yield client, app.state.cobalt
+    settings = Settings().replace(delay=0, max_jobs=200, max_events=200, log_level="warning", port=0)
+    with FakeServer(settings) as thread, httpx.Client(base_url=thread.url, timeout=10) as client:
+        yield client, thread.state
 
 
 def check(response: httpx.Response) -> None:

@@ -27,7 +27,6 @@ from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from mock_server.api.app import create_app
 from mock_server.api.openapi import build_openapi
 from mock_server.api.validation import (
     MSG_END_BEFORE_START,
@@ -38,7 +37,7 @@ from mock_server.api.validation import (
     MSG_RANGE_TOO_LONG,
 )
 from mock_server.settings import Settings
-from mock_server.testing.server import ServerThread
+from mock_server.testing.server import FakeServer
 from tests.conftest import HEADERS, Fake
 
 AUTH = {"client_id": "ci_st", "client_secret": "cs_schemathesis", "access_token": "tok_schemathesis"}
@@ -70,8 +69,9 @@ class Offline:
     def __init__(self) -> None:
         self.delivered: list[str] = []
         transport = httpx.MockTransport(self._deliver)
-        self.app = create_app(Settings().replace(delay=0, log_level="warning", **AUTH), transport=transport)
-        self.state = self.app.state.cobalt
+        settings = Settings().replace(delay=0, log_level="warning", port=0, **AUTH)
+        self.server = FakeServer(settings, transport=transport)
+        self.state = self.server.state
 
     def _deliver(self, request: httpx.Request) -> httpx.Response:
         self.delivered.append(str(request.url))
@@ -81,7 +81,7 @@ class Offline:
 @pytest.fixture(scope="module")
 def fake() -> Iterator[tuple[str, Offline]]:
     served = Offline()
-    with ServerThread(served.app) as thread:
+    with served.server as thread:
         yield thread.url, served
 
 
