@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from contract_tests.checks import ACCEPTED_MESSAGE, SIGNATURE_HEADER
 from contract_tests.target import FAKE_SETTINGS, FakeTarget
 from mock_server.api.app import create_app, make_sender
-from mock_server.api.validation import MSG_END_BEFORE_START, MSG_RANGE_TOO_LONG
+from mock_server.api.inputs import MSG_END_BEFORE_START, MSG_RANGE_TOO_LONG
 from mock_server.delivery.senders import DeliveryFailed, Sender
 from mock_server.settings import Settings
 from mock_server.signing import sign

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from contract_tests.strategies import missing_message
-from mock_server.api.validation import (
+from mock_server.api.inputs import (
     MSG_END_BEFORE_START,
     MSG_INVALID_DATE,
     MSG_NOT_JSON,

@@ -25,7 +25,7 @@ from contract_tests.conformance import BY_ID, Recorder, Report, Verdict, record
 from contract_tests.plan import AUTH_NAMES, Plan, Step
 from contract_tests.strategies import Invalid
 from contract_tests.target import FakeTarget, NotCompleted, Target, Webhook
-from mock_server.api.validation import MSG_NOT_OBJECT
+from mock_server.api.inputs import MSG_NOT_OBJECT
 from mock_server.resources import data_dir, read_json
 from mock_server.testing.receiver import Behaviour, Delivery
 

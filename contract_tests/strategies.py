@@ -18,7 +18,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from mock_server.api.validation import (
+from mock_server.api.inputs import (
     KNOWN_FIELDS,
     MAX_PROVIDERS,
     MAX_RANGE_DAYS,

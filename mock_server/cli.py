@@ -237,7 +237,7 @@ def check_webhook(file: Path, secret: str | None, signature: str | None) -> int:
     """Exit 0 when the body fits a webhook schema (and the signature verifies, if given), else 1."""
     from jsonschema.exceptions import best_match
 
-    from mock_server.api.validation import parse_json_body
+    from mock_server.api.inputs import parse_json_body
     from mock_server.resources import validator
     from mock_server.signing import verify, verify_parsed
 

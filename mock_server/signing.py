@@ -25,6 +25,12 @@ def sign(secret: str, body: bytes) -> str:
     return hmac.digest(secret.encode("utf-8"), body, "sha256").hex()
 
 
+def signed(payload: Any, secret: str) -> tuple[bytes, str]:
+    """``payload`` serialized, and the signature of exactly those bytes: what Cobalt sends."""
+    body = serialize(payload)
+    return body, sign(secret, body)
+
+
 def verify(secret: str, body: bytes, signature: str) -> bool:
     """Constant-time check of ``signature`` against the raw bytes received."""
     expected = sign(secret, body).encode("ascii")

@@ -178,14 +178,14 @@ def test_valid_webhook_fixture_passes_the_union(fixture: str) -> None:
 
 @pytest.mark.parametrize("fixture", [f for f in VALID if f.startswith("fetch-request/")])
 def test_valid_fetch_body_is_accepted_by_the_fake(fixture: str) -> None:
-    from mock_server.api.validation import parse_fetch_request
+    from mock_server.api.inputs import parse_fetch_request
 
     parse_fetch_request(load(fixture))
 
 
 @pytest.mark.parametrize("name", sorted(FETCH_ERRORS))
 def test_invalid_fetch_body_gets_cobalts_answer(name: str) -> None:
-    from mock_server.api.validation import parse_fetch_request
+    from mock_server.api.inputs import parse_fetch_request
     from mock_server.errors import ApiError
 
     with pytest.raises(ApiError) as raised:

@@ -24,12 +24,12 @@ from mock_server.api.pipeline import ErrorRenderer, Pipeline
 from mock_server.delivery.dispatcher import Dispatcher
 from mock_server.delivery.keepalive import KeepAliveSender
 from mock_server.delivery.senders import HttpxSender, Sender
+from mock_server.model.behaviours import ScenarioBook
 from mock_server.model.cache import AppointmentCache
 from mock_server.model.hooks import WebhookRegistry
+from mock_server.model.jobs import Store
 from mock_server.model.journal import Journal
-from mock_server.model.scenarios import ScenarioBook
 from mock_server.model.state import Holds, LiveSettings, MockState
-from mock_server.model.store import Store
 from mock_server.settings import Settings
 
 if TYPE_CHECKING:

@@ -20,9 +20,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from mock_server.api.inputs import read_object
+from mock_server.api.inputs import parse_bool_param, parse_choice, parse_int_param, read_object
 from mock_server.api.pipeline import JSONResponse
-from mock_server.api.validation import parse_bool_param, parse_choice, parse_int_param
 from mock_server.errors import ApiError, ConfigError
 from mock_server.model.behaviours import BEHAVIOURS
 from mock_server.model.jobs import Job

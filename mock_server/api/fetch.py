@@ -1,9 +1,9 @@
-"""``POST /v1/appointments/fetch``: authenticate → read and validate the body → the model accepts
-it (behaviours, admission, the job) → 202.
+"""``POST /v1/appointments/fetch``: its input read and checked → the model accepts it (behaviours,
+admission, the job) → 202.
 
 An ordinary route through the app's one pipeline (journal, latency, errors); being the hot path, it
-is a plain ASGI endpoint that reads the raw headers it needs in one pass and writes its 202
-directly, and raises for everything else like every handler.
+is a plain ASGI endpoint that writes its 202 directly, and raises for everything else like every
+handler.
 """
 
 from __future__ import annotations
@@ -13,23 +13,16 @@ import asyncio
 from starlette.requests import ClientDisconnect
 from starlette.types import Message, Receive, Scope, Send
 
-from mock_server.api.inputs import check_credentials, header_values, read_json, until_disconnect
+from mock_server.api.inputs import (
+    fetch_input,
+    until_disconnect,
+)
 from mock_server.api.pipeline import entry_of
-from mock_server.api.validation import parse_fetch_request
-from mock_server.model.behaviours import SCENARIO_HEADER
 from mock_server.model.state import MockState
 
 FETCH_PATH = "/v1/appointments/fetch"
 ACCEPTED_MESSAGE = "Live fetch request accepted. Results will be sent via webhook when ready."
 
-_HEADERS = {
-    b"client_id": "client_id",
-    b"client_secret": "client_secret",
-    b"access_token": "access_token",
-    b"content-type": "content-type",
-    b"content-length": "content-length",
-    SCENARIO_HEADER.encode(): SCENARIO_HEADER,
-}
 _ACCEPTED_HEAD = b'{"success":true,"message":"' + ACCEPTED_MESSAGE.encode() + b'","job_id":"'
 _JSON = (b"content-type", b"application/json")
 
@@ -40,14 +33,15 @@ class FetchEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = self.state
-        values = header_values(scope, _HEADERS)
-        caller = check_credentials(state, values)
-        fetch = parse_fetch_request(await read_json(values, receive, state.settings.max_body_bytes))
+        given = await fetch_input(state.settings, scope, receive)
 
         def watch() -> asyncio.Future[None]:
             return asyncio.ensure_future(until_disconnect(receive))
 
-        job = await state.accept(caller, fetch, values[SCENARIO_HEADER], watch, entry_of(scope))
+        who = given.credentials
+        job = await state.accept(
+            who.client_id, who.access_token, given.request, given.scenario_header, watch, entry_of(scope)
+        )
         if job is None:  # it hung up while waiting for room: nobody to answer
             raise ClientDisconnect()
         body = _ACCEPTED_HEAD + job.job_id.encode() + b'"}'

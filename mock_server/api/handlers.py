@@ -13,18 +13,22 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mock_server.api.inputs import BODY_HEADERS, authenticate, header_values, read_json
-from mock_server.api.pipeline import JSONResponse
-from mock_server.api.validation import (
+from mock_server.api.inputs import (
+    BODY_HEADERS,
+    Credentials,
+    authenticate,
+    header_values,
     parse_bool_param,
     parse_choice,
     parse_date,
     parse_date_range,
     parse_int_param,
     parse_webhook_url,
+    read_json,
 )
+from mock_server.api.pipeline import JSONResponse
 from mock_server.errors import ApiError
-from mock_server.model.state import Caller, MockState
+from mock_server.model.state import MockState
 from mock_server.version import __version__
 
 
@@ -32,8 +36,8 @@ class CobaltApi:
     def __init__(self, state: MockState) -> None:
         self.state = state
 
-    def _caller(self, request: Request, *, token: bool = True) -> Caller:
-        return authenticate(self.state, request.scope, token=token)
+    def _caller(self, request: Request, *, token: bool = True) -> Credentials:
+        return authenticate(self.state.settings, request.scope, token=token)
 
     # reads
 

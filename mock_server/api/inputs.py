@@ -1,22 +1,35 @@
-"""Reading a request off the raw ASGI scope: Cobalt's auth headers, the body, a client hanging up.
+"""What a request carries, read and checked: Cobalt's auth headers, the body, the query; untrusted
+input turned into typed values or into Cobalt's error messages.
 
 Every endpoint reads its input through these, so credentials, media type and size are checked the
-same way and their errors are worded the same way everywhere.
+same way and their errors are worded the same way everywhere. The fetch body is checked against
+``schemas/fetch-request.json`` (through the one loader); each schema error maps to the message
+Cobalt documents for it. Then the rules a schema cannot express: real calendar dates, range order
+and length, provider-count rules.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import hmac
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
+from urllib.parse import urlsplit
 
+import orjson
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope
 
 from mock_server.api.pipeline import MSG_TOO_LARGE
-from mock_server.api.validation import MSG_NOT_OBJECT, parse_json_body
 from mock_server.errors import ApiError
-from mock_server.model.state import Caller, MockState
+from mock_server.model.behaviours import SCENARIO_HEADER
+from mock_server.model.jobs import SEARCH_MODES, FetchRequest, SearchBy
+from mock_server.resources import validator
+from mock_server.settings import Settings
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
 
 MSG_MEDIA_TYPE = "Content-Type must be application/json."
 
@@ -37,14 +50,42 @@ def header_values(scope: Scope, names: Mapping[bytes, str]) -> dict[str, str]:
     return values
 
 
-def check_credentials(state: MockState, values: Mapping[str, str], *, token: bool = True) -> Caller:
+class Credentials(NamedTuple):
+    """Who made an API call (the access token is empty for webhook calls, which need none)."""
+
+    client_id: str
+    access_token: str
+
+
+class FetchInput(NamedTuple):
+    credentials: Credentials
+    request: FetchRequest
+    scenario_header: str
+
+
+_FETCH_HEADERS = {
+    **AUTH_HEADERS,
+    **BODY_HEADERS,
+    SCENARIO_HEADER.encode(): SCENARIO_HEADER,
+}
+
+
+async def fetch_input(settings: Settings, scope: Scope, receive: Receive) -> FetchInput:
+    """All a ``POST /v1/appointments/fetch`` carries, checked: the credentials, the validated body
+    and the ``x-cobalt-mock-scenario`` header (the headers read in one pass)."""
+    values = header_values(scope, _FETCH_HEADERS)
+    credentials = check_credentials(settings, values)
+    request = parse_fetch_request(await read_json(values, receive, settings.max_body_bytes))
+    return FetchInput(credentials, request, values[SCENARIO_HEADER])
+
+
+def check_credentials(settings: Settings, values: Mapping[str, str], *, token: bool = True) -> Credentials:
     """Cobalt's three headers (``values`` from ``header_values``), checked before anything else;
     ``/v1/webhook*`` needs no access token."""
     names = ("client_id", "client_secret", "access_token") if token else ("client_id", "client_secret")
     missing = [name for name in names if not values[name].strip()]
     if missing:
         raise ApiError(401, f"Missing required header(s): {', '.join(missing)}")
-    settings = state.settings
     if settings.strict_credentials:
         expected = {"client_id": settings.client_id, "client_secret": settings.client_secret}
         if token:
@@ -52,12 +93,12 @@ def check_credentials(state: MockState, values: Mapping[str, str], *, token: boo
         for name, want in expected.items():
             if want is not None and not hmac.compare_digest(values[name].encode(), want.encode()):
                 raise ApiError(401, "Invalid credentials.")
-    return state.caller(values["client_id"], values["access_token"] if token else "")
+    return Credentials(values["client_id"], values["access_token"] if token else "")
 
 
-def authenticate(state: MockState, scope: Scope, *, token: bool = True) -> Caller:
+def authenticate(settings: Settings, scope: Scope, *, token: bool = True) -> Credentials:
     return check_credentials(
-        state, header_values(scope, AUTH_HEADERS if token else WEBHOOK_AUTH_HEADERS), token=token
+        settings, header_values(scope, AUTH_HEADERS if token else WEBHOOK_AUTH_HEADERS), token=token
     )
 
 
@@ -106,3 +147,269 @@ async def until_disconnect(receive: Receive) -> None:
     """Returns when the client hangs up (call once the body has been read)."""
     while (await receive())["type"] != "http.disconnect":
         pass
+
+
+# The fetch body and the query
+
+MSG_INVALID_DATE = "Invalid date format. Use ISO format (YYYY-MM-DD)."
+MSG_END_BEFORE_START = "end_date must be after start_date."
+MSG_RANGE_TOO_LONG = "Date range cannot exceed 7 days."
+MSG_PROVIDER_RANGE_TOO_LONG = "Date range cannot exceed 5 days when fetching a single provider."
+MSG_PROVIDERS_ONE_DAY = "start_date must equal end_date when fetching 2 to 10 providers."
+MSG_SEARCH_BY = "Invalid search_by. Must be one of: date_range, mrn, provider."
+MSG_MRN = "Invalid mrn. It must be a non-empty string."
+MSG_PROVIDER_IDS = "Invalid provider_ids. It must be an array of 1 to 10 distinct, non-empty strings."
+MSG_NOT_JSON = "Request body must be valid JSON."
+MSG_NOT_OBJECT = "Request body must be a JSON object."
+
+# Inclusive day counts: "7 days" is Jan 1 - Jan 7 in every documented example.
+MAX_RANGE_DAYS = 7
+MAX_SINGLE_PROVIDER_DAYS = 5
+MAX_PROVIDERS = 10
+
+# Order in which missing parameters are named, as in "Missing required parameters: start_date, end_date."
+_PARAM_ORDER = ("start_date", "end_date", "mrn", "provider_ids", "webhook_url")
+# Cobalt checks presence like JavaScript's `!value`: null and "" count as missing where the mode needs
+# the field. Anywhere else a blank is a value like any other, held to the schema (the stricter reading).
+_BLANK_IS_MISSING = {
+    "date_range": ("start_date", "end_date"),
+    "provider": ("start_date", "end_date"),
+    "mrn": ("mrn",),
+}
+
+
+def missing_message(names: Iterable[str]) -> str:
+    ordered = sorted(set(names), key=lambda n: (_PARAM_ORDER.index(n) if n in _PARAM_ORDER else 99, n))
+    return f"Missing required parameters: {', '.join(ordered)}."
+
+
+def parse_json_body(raw: bytes) -> Any:
+    """Strict JSON (UTF-8, no NaN, no lone surrogates, so every accepted string can be re-sent)."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ApiError(400, MSG_NOT_JSON) from None
+
+
+def parse_fetch_request(body: Any) -> FetchRequest:
+    """Validate a parsed fetch body, raising ``ApiError(400, <Cobalt's message>)``."""
+    if type(body) is dict and (quick := quick_fetch(body)) is not None:
+        return quick
+    return validate_fetch_body(body)
+
+
+def validate_fetch_body(body: Any) -> FetchRequest:
+    """The general path of ``parse_fetch_request``: every body, every rule, every message."""
+    if not isinstance(body, dict):
+        raise ApiError(400, MSG_NOT_OBJECT)
+    mode = body.get("search_by", "date_range")
+    needed = _BLANK_IS_MISSING.get(mode, ()) if isinstance(mode, str) else ()
+    body = {k: v for k, v in body.items() if not (k in needed and v in (None, ""))}
+    if not plainly_valid(body):  # the schema decides (and words) everything but the common shapes
+        errors = list(validator("fetch-request").iter_errors(body))
+        if errors:
+            raise ApiError(400, _message_for(body, errors))
+    search_by: SearchBy = body.get("search_by", "date_range")
+    if search_by == "mrn":
+        return FetchRequest("mrn", mrn=body["mrn"])
+    start, end = parse_date(body["start_date"]), parse_date(body["end_date"])
+    if end < start:
+        raise ApiError(400, MSG_END_BEFORE_START)
+    days = (end - start).days + 1
+    if search_by == "date_range":
+        if days > MAX_RANGE_DAYS:
+            raise ApiError(400, MSG_RANGE_TOO_LONG)
+        return FetchRequest("date_range", start, end)
+    providers = tuple(body["provider_ids"])
+    if len(set(providers)) != len(providers):
+        raise ApiError(400, MSG_PROVIDER_IDS)
+    if len(providers) == 1 and days > MAX_SINGLE_PROVIDER_DAYS:
+        raise ApiError(400, MSG_PROVIDER_RANGE_TOO_LONG)
+    if len(providers) > 1 and days > 1:
+        raise ApiError(400, MSG_PROVIDERS_ONE_DAY)
+    return FetchRequest("provider", start, end, provider_ids=providers)
+
+
+def quick_fetch(body: dict[str, Any]) -> FetchRequest | None:
+    """The two shapes nearly every fetch has, accepted without the general path: a date range of
+    at most 7 days (``search_by`` given or not) and an MRN. None means "take the general path",
+    which decides everything else and words every error (``tests/api/test_inputs.py`` checks with
+    Hypothesis that both paths agree on every body)."""
+    mode = body.get("search_by", "date_range")
+    if mode == "mrn":
+        mrn = body.get("mrn")
+        if len(body) == 2 and type(mrn) is str and mrn:
+            return FetchRequest("mrn", None, None, mrn)
+        return None
+    if mode != "date_range" or len(body) != (3 if "search_by" in body else 2):
+        return None
+    start, end = _quick_date(body.get("start_date")), _quick_date(body.get("end_date"))
+    if start is None or end is None or not 0 <= (end - start).days < MAX_RANGE_DAYS:
+        return None
+    return FetchRequest("date_range", start, end)
+
+
+def _quick_date(value: object) -> dt.date | None:
+    return _schema_date(value) if type(value) is str else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _schema_date(value: str) -> dt.date | None:
+    """``value`` as a date if the schema's ``date`` accepts it, else None (remembered: a client
+    asks for the same few days again and again)."""
+    return dt.date.fromisoformat(value) if _is_schema_date(value) else None
+
+
+def plainly_valid(body: Mapping[str, Any]) -> bool:
+    """True only for bodies ``schemas/fetch-request.json`` accepts: its rules written out by hand.
+
+    Every fetch passes here first because asking jsonschema costs ~50 times more (a third of a
+    fetch's time). False only means "ask the schema", which stays the authority and words the error;
+    ``tests/api/test_inputs.py`` checks with Hypothesis that the two agree on every body.
+    """
+    for key, value in body.items():
+        if key == "start_date" or key == "end_date":
+            if not _is_schema_date(value):
+                return False
+        elif key == "search_by":
+            if type(value) is not str or value not in SEARCH_MODES:
+                return False
+        elif key == "mrn":
+            if type(value) is not str or not value:
+                return False
+        elif key == "provider_ids":
+            if type(value) is not list or not 1 <= len(value) <= MAX_PROVIDERS:
+                return False
+            if any(type(item) is not str or not item for item in value):
+                return False
+        else:
+            return False
+    mode = body.get("search_by", "date_range")
+    if mode == "mrn":
+        return "mrn" in body
+    if "start_date" not in body or "end_date" not in body:
+        return False
+    return mode == "date_range" or "provider_ids" in body
+
+
+def _is_schema_date(value: object) -> bool:
+    """``common.json#/$defs/date``: the pattern and the ``date`` format (a real calendar date)."""
+    if (
+        type(value) is not str
+        or len(value) != 10
+        or not value.isascii()
+        or value[4] != "-"
+        or value[7] != "-"
+    ):
+        return False
+    if not (value[:4] + value[5:7] + value[8:]).isdigit():
+        return False
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _message_for(body: Mapping[str, Any], errors: list[ValidationError]) -> str:
+    """The one message Cobalt would give, chosen by a fixed priority over all schema errors."""
+    unknown = [k for k in body if k not in KNOWN_FIELDS]
+    if unknown:
+        return _unknown_message(unknown)
+    fields = {str(e.path[0]) for e in errors if e.path}
+    if "search_by" in fields:
+        return MSG_SEARCH_BY
+    required: list[str] = []
+    for error in errors:
+        if error.validator == "required" and isinstance(error.validator_value, list):
+            required.extend(str(name) for name in error.validator_value)
+    missing = [name for name in required if name not in body]
+    if missing:
+        return missing_message(missing)
+    if fields & {"start_date", "end_date"}:
+        return MSG_INVALID_DATE
+    if "mrn" in fields:
+        return MSG_MRN
+    return MSG_PROVIDER_IDS
+
+
+KNOWN_FIELDS = frozenset({"search_by", "start_date", "end_date", "mrn", "provider_ids"})
+
+
+def _unknown_message(unknown: list[str]) -> str:
+    names = ", ".join(k if len(k) <= 40 else k[:40] + "…" for k in unknown[:5])
+    return f"Unknown field(s) in request body: {names}."
+
+
+def parse_date(value: object) -> dt.date:
+    """A real calendar date written exactly ``YYYY-MM-DD``."""
+    if not isinstance(value, str) or len(value) != 10 or value[4] != "-" or value[7] != "-":
+        raise ApiError(400, MSG_INVALID_DATE)
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ApiError(400, MSG_INVALID_DATE) from None
+
+
+def parse_date_range(params: Mapping[str, str]) -> tuple[dt.date, dt.date]:
+    """``start_date``/``end_date`` query parameters, both required, in order."""
+    missing = [name for name in ("start_date", "end_date") if not params.get(name)]
+    if missing:
+        raise ApiError(400, missing_message(missing))
+    start, end = parse_date(params["start_date"]), parse_date(params["end_date"])
+    if end < start:
+        raise ApiError(400, MSG_END_BEFORE_START)
+    return start, end
+
+
+def parse_webhook_url(body: Any) -> str:
+    """The ``webhook_url`` of a registration body: an absolute http(s) URL with a host."""
+    if not isinstance(body, dict):
+        raise ApiError(400, MSG_NOT_OBJECT)
+    unknown = [k for k in body if k != "webhook_url"]
+    if unknown:  # the request schemas are closed (schemas/README.md), like the fetch body's
+        raise ApiError(400, _unknown_message(unknown))
+    url = body.get("webhook_url")
+    if url in (None, ""):
+        raise ApiError(400, missing_message(["webhook_url"]))
+    if not isinstance(url, str) or not is_http_url(url):
+        raise ApiError(400, "Invalid webhook_url. It must be an absolute http or https URL.")
+    return url
+
+
+def is_http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and port_ok
+        and url.isprintable()
+        and " " not in url
+    )
+
+
+def parse_int_param(params: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = params.get(name)
+    if raw is None or raw == "":  # `?page=` is `page` left out (the OpenAPI document: allowEmptyValue)
+        return default
+    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
+        raise ApiError(400, f"Invalid {name}. It must be an integer from {low} to {high}.")
+    return int(raw)
+
+
+def parse_choice(params: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str | None:
+    raw = params.get(name)
+    if raw is None or raw == "":  # left out, as the OpenAPI document says (allowEmptyValue)
+        return None
+    if raw not in choices:
+        raise ApiError(400, f"Invalid {name}. Must be one of: {', '.join(choices)}.")
+    return raw
+
+
+def parse_bool_param(params: Mapping[str, str], name: str, default: bool = False) -> bool:
+    raw = parse_choice(params, name, ("true", "false", "1", "0"))
+    return default if raw is None else raw in ("true", "1")

@@ -23,10 +23,9 @@ from mock_server.delivery.ordering import OrderGate
 from mock_server.delivery.senders import DeliveryFailed, Sender
 from mock_server.model.cache import AppointmentCache
 from mock_server.model.hooks import WebhookRegistry
-from mock_server.model.jobs import Attempt, EventRow, Job
+from mock_server.model.jobs import Attempt, EventRow, Job, Store
 from mock_server.model.journal import Journal
 from mock_server.model.state import LiveSettings
-from mock_server.model.store import Store
 
 log = logging.getLogger("cobalt_mock.webhooks")
 T = TypeVar("T")
@@ -259,26 +258,24 @@ class Dispatcher:
 
     # completion
     async def complete(self, job: Job) -> None:
-        settings = self._live.current
-        try:
-            data, cached = webhook.result_for(job, settings.seed, settings.timezone)
-        except Exception as exc:  # a generator bug must not lose the job: report it, send a failure
-            self._errors.append(exc)
-            log.exception("generating job %s failed", job.job_id)
-            reasons = [{"code": "internal_error", "description": repr(exc)}]
-            data, cached = webhook.failure_data(job.request, "Internal error in cobalt-mock", reasons), []
-        self._cache.put(job.access_token, cached)
-        await self.publish(job, data)
-
-    async def publish(self, job: Job, data: dict[str, object]) -> None:
-        """Record the event for ``data`` and deliver it to every registered URL."""
+        """Generate and sign ``job``'s webhook, record its event and deliver it to every registered URL."""
+        settings, hooks, now = self._live.current, self._hooks, utc_now()
+        done = webhook.completion(
+            job, settings.seed, settings.timezone, now, hooks.secret, hooks.previous_secret
+        )
+        if done.error is not None:
+            self._errors.append(done.error)
+            log.error("generating job %s failed", job.job_id, exc_info=done.error)
+        self._cache.put(job.access_token, done.cached)
         if self._store.jobs.get(job.job_id) is not job:  # reset while it ran: record and send nothing
             job.status = "completed"
             return
-        now = utc_now()
-        hooks = self._hooks
-        payload, body, headers = webhook.event(job, dict(data), now, hooks.secret, hooks.previous_secret)
-        job.payload, job.body, job.event_id, job.completed_at = payload, body, payload["id"], now
+        job.payload, job.body, job.event_id, job.completed_at = (
+            done.payload,
+            done.body,
+            done.payload["id"],
+            now,
+        )
         urls = hooks.urls()
         rows = [EventRow.for_job(job, url, "pending", now) for url in urls] or [
             EventRow.for_job(job, None, "failed", now)
@@ -288,9 +285,11 @@ class Dispatcher:
             await self._gate.wait(job)
             for delivery in range(1, deliveries(job) + 1):
                 if len(rows) == 1:  # the usual case, without gather's future and task per URL
-                    await self.deliver(job, rows[0], body, headers, delivery)
+                    await self.deliver(job, rows[0], done.body, done.headers, delivery)
                 else:
-                    await asyncio.gather(*(self.deliver(job, row, body, headers, delivery) for row in rows))
+                    await asyncio.gather(
+                        *(self.deliver(job, row, done.body, done.headers, delivery) for row in rows)
+                    )
         job.status = "completed"
         self._gate.passed(job)
         self._store.notify()

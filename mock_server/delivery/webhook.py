@@ -12,13 +12,41 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from mock_server.data.ids import iso_seconds, new_id
 from mock_server.model.jobs import EVENT_TYPE, FetchRequest, Job
-from mock_server.signing import SIGNATURE_HEADER, serialize, sign
+from mock_server.signing import SIGNATURE_HEADER, sign, signed
 
 Result = tuple[dict[str, Any], list[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What a completed job sends and caches; ``error`` is a bug of the generator, reported while
+    a failure webhook goes out instead (a job is never lost)."""
+
+    payload: dict[str, Any]
+    body: bytes
+    headers: dict[str, str]
+    cached: list[dict[str, Any]]
+    error: Exception | None = None
+
+
+def completion(
+    job: Job, seed: int, timezone: str | None, now: dt.datetime, secret: str, previous_secret: str | None
+) -> Completion:
+    """Everything ``job``'s completion sends and caches, in one call."""
+    error: Exception | None = None
+    try:
+        data, cached = result_for(job, seed, timezone)
+    except Exception as exc:  # a generator bug must not lose the job: a failure webhook, and the bug
+        error, cached = exc, []
+        reasons = [{"code": "internal_error", "description": repr(exc)}]
+        data = failure_data(job.request, "Internal error in cobalt-mock", reasons)
+    payload, body, headers = event(job, data, now, secret, previous_secret)
+    return Completion(payload, body, headers, cached, error)
 
 
 def result_for(job: Job, seed: int, timezone: str | None) -> Result:
@@ -117,8 +145,8 @@ def event(
 ) -> tuple[dict[str, Any], bytes, dict[str, str]]:
     """``job``'s event for ``data``: the payload, the bytes to send, and their signed headers."""
     payload = envelope(job, data, now)
-    body = serialize(payload)
-    return payload, body, _headers(payload, job, body, secret, previous_secret)
+    body, signature = signed(payload, signing_key(job, secret, previous_secret))
+    return payload, body, _headers(payload, signature)
 
 
 def envelope(job: Job, data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
@@ -138,29 +166,27 @@ def headers(job: Job, secret: str, previous_secret: str | None) -> dict[str, str
     """The delivery headers of ``job``'s recorded event, signed again (a redelivery)."""
     assert job.payload is not None
     assert job.body is not None
-    return _headers(job.payload, job, job.body, secret, previous_secret)
+    return _headers(job.payload, sign(signing_key(job, secret, previous_secret), job.body))
 
 
-def _headers(
-    payload: dict[str, Any], job: Job, body: bytes, secret: str, previous_secret: str | None
-) -> dict[str, str]:
+def _headers(payload: dict[str, Any], signature: str) -> dict[str, str]:
     """``webhook-attempt`` is added per attempt."""
     return {
         "content-type": "application/json",
-        SIGNATURE_HEADER: signature(job, body, secret, previous_secret),
+        SIGNATURE_HEADER: signature,
         "webhook-id": payload["id"],
         "webhook-timestamp": payload["timestamp"],
     }
 
 
-def signature(job: Job, body: bytes, secret: str, previous_secret: str | None) -> str:
-    """The ``cobalt-verification`` value for ``body``: right, wrong on purpose, or by the old secret
-    (the model rotated when it accepted an ``old_secret`` job, so there is a previous one)."""
+def signing_key(job: Job, secret: str, previous_secret: str | None) -> str:
+    """What signs ``job``'s webhook: the secret, a wrong key on purpose, or the old secret (the model
+    rotated when it accepted an ``old_secret`` job, so there is a previous one)."""
     if "bad_signature" in job.behaviours:
-        return sign(BAD_SIGNATURE_KEY + secret, body)
+        return BAD_SIGNATURE_KEY + secret
     if "old_secret" in job.behaviours and previous_secret is not None:
-        return sign(previous_secret, body)
-    return sign(secret, body)
+        return previous_secret
+    return secret
 
 
 _last_timestamp: tuple[float, str] = (math.nan, "")

@@ -22,13 +22,11 @@ from typing import Any, NoReturn, Protocol
 
 from mock_server.data.ids import new_id, reference_id_for, utc_now
 from mock_server.errors import ApiError, ConfigError
-from mock_server.model.behaviours import Applied
+from mock_server.model.behaviours import Applied, Scenario, ScenarioBook
 from mock_server.model.cache import AppointmentCache
 from mock_server.model.hooks import Webhook, WebhookRegistry
-from mock_server.model.jobs import EventRow, FetchRequest, Job
+from mock_server.model.jobs import EventRow, FetchRequest, Job, Store
 from mock_server.model.journal import Journal, RequestEntry
-from mock_server.model.scenarios import Scenario, ScenarioBook
-from mock_server.model.store import Store
 from mock_server.settings import Delay, Settings
 
 MSG_429 = "Too many requests. Please retry later."
@@ -160,7 +158,8 @@ class MockState:
 
     async def accept(
         self,
-        caller: Caller,
+        client_id: str,
+        access_token: str,
         request: FetchRequest,
         header: str,
         watch: Callable[[], asyncio.Future[None]],
@@ -178,6 +177,7 @@ class MockState:
         hold on its access token leaves it held, and ``old_secret`` rotates the secret now if there
         is no previous one to sign with.
         """
+        caller = self.caller(client_id, access_token)
         try:
             selection = self._scenarios.select(self.settings.seed, caller.access_token, request, header)
         except ConfigError as exc:
@@ -305,7 +305,7 @@ class MockState:
     # scenarios
 
     def add_scenario(self, scenario: Mapping[str, Any]) -> Scenario:
-        """Add a scenario from its JSON form (``mock_server.model.scenarios``); ``ConfigError`` if invalid."""
+        """Add a scenario from its JSON form (see ``model.behaviours``); ``ConfigError`` if invalid."""
         return self._scenarios.add(scenario)
 
     def scenarios(self, access_token: str | None = None) -> list[Scenario]:

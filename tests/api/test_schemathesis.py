@@ -27,8 +27,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from mock_server.api.openapi import build_openapi
-from mock_server.api.validation import (
+from mock_server.api.inputs import (
     MSG_END_BEFORE_START,
     MSG_INVALID_DATE,
     MSG_PROVIDER_IDS,
@@ -36,6 +35,7 @@ from mock_server.api.validation import (
     MSG_PROVIDERS_ONE_DAY,
     MSG_RANGE_TOO_LONG,
 )
+from mock_server.api.openapi import build_openapi
 from mock_server.settings import Settings
 from mock_server.testing.server import FakeServer
 from tests.conftest import HEADERS, Fake

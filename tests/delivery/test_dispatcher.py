@@ -14,10 +14,9 @@ from mock_server.delivery.dispatcher import Dispatcher, is_retryable_status
 from mock_server.delivery.senders import DeliveryFailed, HttpxSender
 from mock_server.model.cache import AppointmentCache
 from mock_server.model.hooks import WebhookRegistry
-from mock_server.model.jobs import FetchRequest, Job
+from mock_server.model.jobs import FetchRequest, Job, Store
 from mock_server.model.journal import Journal
 from mock_server.model.state import LiveSettings
-from mock_server.model.store import Store
 from mock_server.settings import Settings
 from mock_server.signing import verify
 

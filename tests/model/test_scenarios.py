@@ -9,9 +9,15 @@ from typing import Any
 import pytest
 
 from mock_server.errors import ConfigError
-from mock_server.model.behaviours import Applied
+from mock_server.model.behaviours import (
+    MAX_SCENARIOS,
+    Applied,
+    Match,
+    ScenarioBook,
+    Selection,
+    parse_scenario,
+)
 from mock_server.model.jobs import FetchRequest
-from mock_server.model.scenarios import MAX_SCENARIOS, Match, ScenarioBook, Selection, parse_scenario
 
 DAY = dt.date(2025, 1, 6)
 RANGE = FetchRequest("date_range", DAY, DAY)

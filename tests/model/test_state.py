@@ -28,11 +28,11 @@ def _never() -> asyncio.Future[None]:
 @pytest.mark.parametrize(("header", "status"), [("api_429", 429), ("api_500", 500), ("api_timeout=0", 504)])
 def test_api_faults_raise_their_answer_and_accept_no_job(header: str, status: int) -> None:
     state = _state()
-    caller = state.caller("ci", "tok")
+    caller = ("ci", "tok")
 
     async def main() -> None:
         with pytest.raises(ApiError) as caught:
-            await state.accept(caller, REQUEST, header, _never)
+            await state.accept(*caller, REQUEST, header, _never)
         assert caught.value.status == status
 
     asyncio.run(main())
@@ -41,7 +41,7 @@ def test_api_faults_raise_their_answer_and_accept_no_job(header: str, status: in
 
 def test_an_api_timeout_ends_when_the_client_hangs_up_or_on_a_reset() -> None:
     state = _state()
-    caller = state.caller("ci", "tok")
+    caller = ("ci", "tok")
 
     async def main() -> None:
         def gone() -> asyncio.Future[None]:
@@ -50,10 +50,10 @@ def test_an_api_timeout_ends_when_the_client_hangs_up_or_on_a_reset() -> None:
             return future
 
         with pytest.raises(ApiError, match="Gateway timeout"):
-            await asyncio.wait_for(state.accept(caller, REQUEST, "api_timeout=60", gone), 1)
+            await asyncio.wait_for(state.accept(*caller, REQUEST, "api_timeout=60", gone), 1)
         assert len(state.holds) == 0
 
-        held = asyncio.ensure_future(state.accept(caller, REQUEST, "api_timeout=60", _never))
+        held = asyncio.ensure_future(state.accept(*caller, REQUEST, "api_timeout=60", _never))
         await asyncio.sleep(0)
         assert len(state.holds) == 1
         state.holds.release("another token")

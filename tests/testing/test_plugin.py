@@ -567,7 +567,7 @@ def test_errors_inside_the_server_fail_the_test_that_caused_them(pytester: pytes
             "E*ServerError: cobalt-mock: the fake server raised RuntimeError while the test ran*",
         ],
         "test_job_error": [
-            "*mock_server/delivery/dispatcher.py:*",
+            "*mock_server/delivery/webhook.py:*",
             "E*RuntimeError: kaboom inside the fake",
             "E*ServerError: cobalt-mock: the fake server raised RuntimeError while the test ran*",
         ],

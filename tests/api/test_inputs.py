@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mock_server.api.validation import (
+from mock_server.api.inputs import (
     MSG_END_BEFORE_START,
     MSG_INVALID_DATE,
     MSG_MRN,
