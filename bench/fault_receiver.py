@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import orjson
 
 from bench.fault_script import Answer, FaultScript
+from mock_server.delivery.webhook import verify
 from mock_server.settings import DEFAULT_WEBHOOK_SECRET
-from mock_server.signing import verify
 
 
 @dataclass(frozen=True, slots=True)

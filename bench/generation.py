@@ -17,9 +17,8 @@ import time
 import orjson
 
 from mock_server.data import roster
-from mock_server.delivery.webhook import envelope, result_for
+from mock_server.delivery.webhook import envelope, result_for, serialize, sign
 from mock_server.model.jobs import FetchRequest, Job
-from mock_server.signing import serialize, sign
 
 PROVIDERS = 10
 FIRST_MONDAY = dt.date(2025, 1, 6)

@@ -24,7 +24,7 @@ import orjson
 from bench.sink import print_result
 from mock_server.delivery.keepalive import KeepAliveSender
 from mock_server.delivery.senders import HttpxSender
-from mock_server.signing import sign
+from mock_server.delivery.webhook import sign
 
 BODY = orjson.dumps({"job_id": "job_bench", "data": {"appointments": ["x" * 40] * 45}})
 CONCURRENCY = (1, 32)

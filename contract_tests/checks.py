@@ -5,7 +5,7 @@ jsonschema's best-matching error and its JSON path). Independent parts of one an
 before raising, and each part names its rule in ``conformance.RULES``: while a live run's recorder is
 active, every part records its verdict there (confirmed, contradicted, or not exercised when, say, an
 empty result leaves nothing to check). Signatures are recomputed here with the standard library,
-independently of ``mock_server.signing``: once over the raw bytes, once the way Cobalt's documented
+independently of ``mock_server.delivery.webhook``: once over the raw bytes, once the way Cobalt's documented
 Node receiver does it (``JSON.stringify(JSON.parse(body))``).
 """
 

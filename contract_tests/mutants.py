@@ -26,8 +26,8 @@ from contract_tests.target import FAKE_SETTINGS, FakeTarget
 from mock_server.api.app import create_app, make_sender
 from mock_server.api.inputs import MSG_END_BEFORE_START, MSG_RANGE_TOO_LONG
 from mock_server.delivery.senders import DeliveryFailed, Sender
+from mock_server.delivery.webhook import sign
 from mock_server.settings import Settings
-from mock_server.signing import sign
 
 SECRET = "whsec_contract_mutant_secret"
 

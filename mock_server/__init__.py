@@ -31,10 +31,10 @@ _EXPORTS = {
     "load_schema": "mock_server.resources",
     "schema_names": "mock_server.resources",
     "validator": "mock_server.resources",
-    "serialize": "mock_server.signing",
-    "sign": "mock_server.signing",
-    "verify": "mock_server.signing",
-    "verify_parsed": "mock_server.signing",
+    "serialize": "mock_server.delivery.webhook",
+    "sign": "mock_server.delivery.webhook",
+    "verify": "mock_server.delivery.webhook",
+    "verify_parsed": "mock_server.delivery.webhook",
     # errors
     "CobaltMockError": "mock_server.errors",
     "ConfigError": "mock_server.errors",
@@ -71,10 +71,10 @@ __all__ = [
 
 if TYPE_CHECKING:
     from mock_server.api.app import create_app
+    from mock_server.delivery.webhook import serialize, sign, verify, verify_parsed
     from mock_server.errors import ApiError, CobaltMockError, ConfigError
     from mock_server.resources import load_schema, schema_names, validator
     from mock_server.settings import Settings
-    from mock_server.signing import serialize, sign, verify, verify_parsed
     from mock_server.testing.client import MockClient, MockClientError
     from mock_server.testing.handle import CobaltMock, ServerError
     from mock_server.testing.receiver import Behaviour, Delivery, WebhookReceiver, WebhookTimeout

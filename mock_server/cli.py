@@ -238,8 +238,8 @@ def check_webhook(file: Path, secret: str | None, signature: str | None) -> int:
     from jsonschema.exceptions import best_match
 
     from mock_server.api.inputs import parse_json_body
+    from mock_server.delivery.webhook import verify, verify_parsed
     from mock_server.resources import validator
-    from mock_server.signing import verify, verify_parsed
 
     raw = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
     try:

@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from mock_server import cli
+from mock_server.delivery.webhook import serialize, sign
 from mock_server.resources import data_dir
 from mock_server.settings import DEFAULT_WEBHOOK_SECRET
-from mock_server.signing import serialize, sign
 from mock_server.testing.receiver import WebhookReceiver
 from tests.conftest import HEADERS, WEEK
 

@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
+from mock_server.delivery.webhook import serialize, sign
 from mock_server.resources import data_dir
 from mock_server.settings import Settings
-from mock_server.signing import serialize, sign
 
 pytest_plugins = ["pytester"]
 

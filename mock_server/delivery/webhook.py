@@ -1,7 +1,10 @@
 """The completion webhook a job sends: its ``data`` as Cobalt documents it for each search mode
 (shaped by the job's result behaviours), the event around it, and the signed headers.
 
-The body is serialized once and those exact bytes are signed and sent, as Cobalt does. Of the
+The body is serialized once and those exact bytes are signed and sent, as Cobalt does: its
+documented Node receiver recomputes the signature over ``JSON.stringify(parsedBody)``, so the JSON
+is compact (no spaces, keys in insertion order, non-ASCII not escaped), and raw-body verifiers and
+re-stringify verifiers then agree. ``verify`` and ``verify_parsed`` are the receiver's side. Of the
 behaviours, ``ehr_failure``, ``empty`` and ``large`` shape the result (if several apply,
 ``ehr_failure`` wins, then ``empty``, then ``large``); ``bad_signature`` and ``old_secret`` choose
 the signature. Nothing here changes any state.
@@ -11,13 +14,49 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import math
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from mock_server.data.ids import iso_seconds, new_id
 from mock_server.model.jobs import EVENT_TYPE, FetchRequest, Job
-from mock_server.signing import SIGNATURE_HEADER, sign, signed
+
+# How Cobalt serializes and signs a webhook, and how a receiver checks it
+
+SIGNATURE_HEADER = "cobalt-verification"
+
+
+def serialize(payload: Any) -> bytes:
+    """Compact JSON bytes identical to Node's ``JSON.stringify`` for the payloads the fake sends."""
+    return orjson.dumps(payload)
+
+
+def sign(secret: str, body: bytes) -> str:
+    """Lowercase hex HMAC-SHA256 of ``body`` keyed with the secret string as given."""
+    return hmac.digest(secret.encode("utf-8"), body, "sha256").hex()
+
+
+def signed(payload: Any, secret: str) -> tuple[bytes, str]:
+    """``payload`` serialized, and the signature of exactly those bytes: what Cobalt sends."""
+    body = serialize(payload)
+    return body, sign(secret, body)
+
+
+def verify(secret: str, body: bytes, signature: str) -> bool:
+    """Constant-time check of ``signature`` against the raw bytes received."""
+    expected = sign(secret, body).encode("ascii")
+    return hmac.compare_digest(expected, signature.strip().lower().encode("utf-8", "replace"))
+
+
+def verify_parsed(secret: str, parsed: Any, signature: str) -> bool:
+    """Check the way Cobalt's documented Node receiver does: re-serialize the parsed body, then sign."""
+    return verify(secret, serialize(parsed), signature)
+
+
+# What a job's webhook carries
 
 Result = tuple[dict[str, Any], list[dict[str, Any]]]
 

@@ -165,7 +165,7 @@ class CobaltMock:
         """``delivery``, its signature checked against the secrets valid now (the secret may have
         been rotated since the test began); with ``check`` a signature that none matches fails."""
         __tracebackhide__ = True
-        from mock_server.signing import SIGNATURE_HEADER, verify, verify_parsed
+        from mock_server.delivery.webhook import SIGNATURE_HEADER, verify, verify_parsed
 
         if delivery.signature_valid:
             return delivery

@@ -32,8 +32,8 @@ import h11
 import orjson
 
 from mock_server.api.serving import bind_socket, format_url
+from mock_server.delivery.webhook import SIGNATURE_HEADER, serialize, verify, verify_parsed
 from mock_server.errors import CobaltMockError, ConfigError
-from mock_server.signing import SIGNATURE_HEADER, serialize, verify, verify_parsed
 
 __all__ = ["Behaviour", "Delivery", "WebhookReceiver", "WebhookTimeout"]
 

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
+from mock_server.delivery.webhook import verify
 from mock_server.settings import DEFAULT_WEBHOOK_SECRET
-from mock_server.signing import verify
 from mock_server.testing.receiver import WebhookReceiver
 from tests.api.test_app import error
 from tests.conftest import WEEK, Fake

@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
+from mock_server.delivery.webhook import verify, verify_parsed
 from mock_server.resources import data_dir, read_json
 from mock_server.settings import DEFAULT_WEBHOOK_SECRET
-from mock_server.signing import verify, verify_parsed
 from mock_server.testing.receiver import WebhookReceiver
 from tests.conftest import HEADERS, WEEK, Fake
 

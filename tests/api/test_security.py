@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mock_server import signing
+from mock_server.delivery import webhook as signing
 from mock_server.settings import DEFAULT_WEBHOOK_SECRET
 from mock_server.testing import receiver as receiver_module
 from mock_server.testing.receiver import WebhookReceiver

@@ -12,13 +12,13 @@ import pytest
 
 from mock_server.delivery.dispatcher import Dispatcher, is_retryable_status
 from mock_server.delivery.senders import DeliveryFailed, HttpxSender
+from mock_server.delivery.webhook import verify
 from mock_server.model.cache import AppointmentCache
 from mock_server.model.hooks import WebhookRegistry
 from mock_server.model.jobs import FetchRequest, Job, Store
 from mock_server.model.journal import Journal
 from mock_server.model.state import LiveSettings
 from mock_server.settings import Settings
-from mock_server.signing import verify
 
 SECRET = "whsec_unit"
 FAST = Settings(delay=0, retry_delay=0.01, seed=3)

@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from mock_server import resources
+from mock_server.delivery.webhook import verify
 from mock_server.model.behaviours import BEHAVIOURS
 from mock_server.settings import DEFAULT_WEBHOOK_SECRET
-from mock_server.signing import verify
 from mock_server.testing.client import MockClient
 from mock_server.testing.receiver import WebhookReceiver
 from tests.conftest import WEEK, Fake

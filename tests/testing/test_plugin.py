@@ -221,7 +221,7 @@ def test_the_marker_sets_settings_per_test(pytester: pytest.Pytester) -> None:
     inner(
         pytester,
         """
-        from mock_server.signing import verify
+        from mock_server.delivery.webhook import verify
 
         pytestmark = pytest.mark.cobalt_mock(seed=7, delay=0.5)
         seen = {}

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from mock_server.delivery.webhook import serialize, sign
 from mock_server.errors import CobaltMockError, ConfigError
-from mock_server.signing import serialize, sign
 from mock_server.testing.receiver import Behaviour, Delivery, WebhookReceiver, WebhookTimeout
 
 SECRET = "whsec_test_secret"
