@@ -6,8 +6,7 @@ import pytest
 import requests
 from clinic_app import Store, fetch_week, handle_webhook, webhook_app
 
-from mock_server.testing.handle import CobaltMock
-from mock_server.testing.server import ServerThread
+from mock_server import CobaltMock, ServerThread
 
 
 @pytest.mark.cobalt_mock(seed=7)

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from mock_server.model.state import MockState
     from mock_server.testing.receiver import Delivery, WebhookReceiver
 
-__all__ = ["CobaltMock", "CobaltMockServer", "ServerError"]
+__all__ = ["MARKER", "CobaltMock", "ServerError"]
 
 T = TypeVar("T")
 MARKER = "cobalt_mock"

@@ -25,13 +25,13 @@ import pytest
 from mock_server.errors import ConfigError
 from mock_server.settings import ENV_PREFIX, Settings
 from mock_server.settings import flag_for as settings_flag
-from mock_server.testing.handle import MARKER, CobaltMock, ServerError
+from mock_server.testing.handle import MARKER, CobaltMock
 from mock_server.testing.session import CobaltMockServer
 
 if TYPE_CHECKING:
     pass
 
-__all__ = ["CobaltMock", "CobaltMockServer", "ServerError"]
+__all__ = ["cobalt_mock", "cobalt_mock_server"]
 
 T = TypeVar("T")
 NAMES = tuple(f.name for f in dataclasses.fields(Settings))
