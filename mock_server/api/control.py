@@ -144,14 +144,13 @@ class ControlApi:
         kind = cast("Kind | None", parse_choice(params, "kind", ("request", "delivery")))
         since = parse_int_param(params, "since", 0, 0, 2**62)
         limit = parse_int_param(params, "limit", 0, 0, 1_000_000)
-        journal = self.state.journal
-        entries = journal.entries(
+        entries = self.state.journal(
             token_of(params), kind=kind, since=since, job_id=params.get("job_id") or None
         )
         if limit:
             entries = entries[-limit:]
         return JSONResponse(
-            {"success": True, "entries": [e.to_json() for e in entries], "last_seq": journal.last_seq}
+            {"success": True, "entries": [e.to_json() for e in entries], "last_seq": self.state.journal_seq}
         )
 
     # scenarios

@@ -26,7 +26,7 @@ from mock_server.model.behaviours import Applied, Scenario, ScenarioBook
 from mock_server.model.cache import AppointmentCache
 from mock_server.model.hooks import Webhook, WebhookRegistry
 from mock_server.model.jobs import EventRow, FetchRequest, Job, Store
-from mock_server.model.journal import Journal, RequestEntry
+from mock_server.model.journal import Entry, Journal, Kind, RequestEntry
 from mock_server.settings import Delay, Settings
 
 MSG_429 = "Too many requests. Please retry later."
@@ -137,7 +137,7 @@ class MockState:
         self._store = store
         self._hooks = hooks
         self._cache = cache
-        self.journal = journal
+        self._journal = journal
         self._scenarios = scenarios
         self._scheduler = scheduler
         self.holds = holds
@@ -273,6 +273,22 @@ class MockState:
             "events": len(self._store.events),
         }
 
+    def journal(
+        self,
+        access_token: str | None = None,
+        *,
+        kind: Kind | None = None,
+        since: int = 0,
+        job_id: str | None = None,
+    ) -> list[Entry]:
+        """Journal entries matching every given filter, oldest first (safe from any thread)."""
+        return self._journal.entries(access_token, kind=kind, since=since, job_id=job_id)
+
+    @property
+    def journal_seq(self) -> int:
+        """The newest journal sequence number ever given: a reader's next ``since``."""
+        return self._journal.last_seq
+
     # webhooks
 
     @property
@@ -400,7 +416,7 @@ class MockState:
         self._live.current = settings
         self._store.max_jobs, self._store.max_events = settings.max_jobs, settings.max_events
         self._cache.limit = settings.max_cached_appointments
-        self.journal.limit = settings.max_journal
+        self._journal.limit = settings.max_journal
 
     def reset(self, access_token: str | None = None) -> None:
         """Forget one access token's jobs, events, cache, journal, scenarios and hold, or everything.
@@ -413,7 +429,7 @@ class MockState:
             self._scheduler.cancel(job.job_id)
         self._store.reset(access_token)
         self._cache.clear(access_token)
-        self.journal.clear(access_token)
+        self._journal.clear(access_token)
         self._scenarios.clear(access_token)
         self._scheduler.forget(access_token)
         self.holds.release(access_token)

@@ -271,7 +271,7 @@ class CobaltMock:
 
     def journal(self, *, kind: str | None = None, job_id: str | None = None) -> list[dict[str, Any]]:
         """This test's journal: every API request and delivery attempt, secrets redacted."""
-        entries = self.state.journal.entries(kind=kind, job_id=job_id)  # type: ignore[arg-type]
+        entries = self.state.journal(kind=kind, job_id=job_id)  # type: ignore[arg-type]
         return [entry.to_json() for entry in entries]
 
     def events(self, job_id: str | None = None) -> list[dict[str, Any]]:

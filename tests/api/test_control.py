@@ -409,10 +409,10 @@ def test_model_methods_work_on_the_fakes_loop(hooked: tuple[Fake, WebhookReceive
     assert state.wait_for_job(stalled).status == "completed"
     fake.call(state.redeliver, stalled)
     assert len(receiver.wait_for(lambda d: d.job_id == stalled, count=2)) == 2
-    assert [e.kind for e in state.journal.entries(job_id=stalled)][:1] == ["request"]
+    assert [e.kind for e in state.journal(job_id=stalled)][:1] == ["request"]
 
     fake.call(state.add_scenario, {"behaviour": "empty"})
     assert fake.call(state.clear_scenarios) == 1
     fake.call(state.reset)
     assert len(fake.call(state.jobs)) == 0
-    assert len(state.journal) == 0
+    assert len(state.journal()) == 0

@@ -57,7 +57,7 @@ def test_a_fetch_is_answered_and_journaled_once_on_either_path(root_path: str) -
         415,
         "Content-Type must be application/json.",
     )
-    entries = state.journal.entries(kind="request")
+    entries = state.journal(kind="request")
     assert [(e.path, e.status) for e in entries] == [(url, 202), (url, 400), (url, 415)]
     first = entries[0]
     assert first.job_id == ok.json()["job_id"]
@@ -78,7 +78,7 @@ def test_the_first_of_repeated_auth_headers_counts() -> None:
         401,
         "Missing required header(s): client_id",
     )
-    (entry,) = state.journal.entries()
+    (entry,) = state.journal()
     assert entry.headers["client_id"] == ", ci_late"  # the journal keeps both
 
 
@@ -123,7 +123,7 @@ def test_a_client_gone_mid_body_is_journaled_as_499_and_a_bug_as_500() -> None:
 
     asyncio.run(go())
     assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [499, 500]
-    gone, failed = state.journal.entries()
+    gone, failed = state.journal()
     assert (gone.status, gone.error) == (499, None)
     assert (failed.status, failed.error) == (500, "RuntimeError: kaboom")
     assert [str(e) for e in state.errors] == ["kaboom"]
@@ -135,7 +135,7 @@ def test_the_configured_api_latency_delays_a_fetch_and_is_journaled() -> None:
         app, [{"method": "POST", "url": "/v1/appointments/fetch", "json": WEEK, "headers": HEADERS}]
     )
     assert response.status_code == 202
-    (entry,) = app.state.cobalt.journal.entries()
+    (entry,) = app.state.cobalt.journal()
     assert entry.latency_ms == 20
     assert entry.duration_ms is not None
     assert entry.duration_ms >= 20

@@ -207,9 +207,7 @@ def test_a_client_gone_mid_body_is_no_error_of_the_fake(serve: Callable[..., Fak
     with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
         sock.sendall(head.encode())
     deadline = time.monotonic() + 5
-    while (
-        not any(e.status for e in fake.state.journal.entries(kind="request")) and time.monotonic() < deadline
-    ):
+    while not any(e.status for e in fake.state.journal(kind="request")) and time.monotonic() < deadline:
         time.sleep(0.01)  # the server thread notices the hang-up on its next read
-    assert [e.status for e in fake.state.journal.entries(kind="request")] == [499]
+    assert [e.status for e in fake.state.journal(kind="request")] == [499]
     assert fake.state.errors == []

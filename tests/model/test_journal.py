@@ -207,7 +207,7 @@ def test_an_unexpected_error_is_journaled_as_a_500() -> None:
 
     response = asyncio.run(call())
     assert response.status_code == 500
-    (entry,) = state.journal.entries()
+    (entry,) = state.journal()
     assert isinstance(entry, RequestEntry)
     assert entry.status == 500
     assert entry.error == "RuntimeError: boom"
