@@ -1,7 +1,9 @@
-"""The ``cobalt-mock`` command: ``serve`` runs the fake, ``check-webhook`` checks a captured webhook.
+"""The ``cobalt-mock`` command: ``serve`` runs the fake, ``receive`` runs a webhook receiver,
+``check-webhook`` checks a captured webhook.
 
 Every setting is a flag named after it (``delay`` → ``--delay``) and a ``COBALT_MOCK_*`` variable;
-flags win over the environment.
+flags win over the environment. A mistake in either is one ``cobalt-mock: error:`` line naming the
+flag or variable, exit status 2, before anything is bound or announced.
 """
 
 from __future__ import annotations
@@ -15,17 +17,21 @@ import ipaddress
 import logging
 import os
 import re
+import shlex
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mock_server.errors import CobaltMockError
-from mock_server.settings import Settings, flag_for
+from mock_server.settings import SettingError, Settings, flag_for, parse_setting
 from mock_server.version import __version__
+
+if TYPE_CHECKING:
+    from mock_server.testing.receiver import Behaviour
 
 # Collect the youngest generation after 2,000 net new objects (Python's default: 700), the middle
 # after 100 of those, the oldest after 1,000 of those (in effect never, while jobs pile up). Pauses
@@ -50,13 +56,32 @@ _HELP = {
 }
 
 
+class _Command(argparse.ArgumentParser):
+    """A subcommand's parser, which refuses arguments it does not know itself: argparse would hand
+    them up to the top-level parser, whose error shows the top-level usage instead of this one's."""
+
+    def parse_known_args(  # type: ignore[override]  # one signature of typeshed's overloads
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cobalt-mock", description="A local fake of Cobalt's appointments live-fetch API."
     )
     parser.add_argument("--version", action="version", version=f"cobalt-mock {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the fake server", description="Run the fake server.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Command)
+    serve = commands.add_parser(
+        "serve",
+        help="run the fake server",
+        description="Run the fake server.",
+        # One line: argparse's own would list all the settings, twenty lines above every error.
+        usage="%(prog)s [-h] [--SETTING VALUE ...]",
+    )
     for f in dataclasses.fields(Settings):
         kwargs: dict[str, Any] = {"dest": f.name, "default": None, "metavar": f.name.upper()}
         if f.name == "webhook_urls":
@@ -79,13 +104,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a local webhook receiver that prints each delivery",
         description="Receive webhooks on a local port and print one line per delivery.",
     )
+    # Values stay text here: they are checked as the settings are, with the same messages.
     receive.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
-    receive.add_argument("--port", type=int, default=9000, help="TCP port (default 9000; 0 picks one)")
+    receive.add_argument("--port", default="9000", help="TCP port (default 9000; 0 picks one)")
     receive.add_argument(
         "--secret", default=None, help="secret to verify signatures with (default: the fake's)"
     )
-    receive.add_argument("--status", type=int, default=200, help="status code to answer with (default 200)")
+    receive.add_argument("--status", default="200", help="status code to answer with (default 200)")
     return parser
+
+
+# The receiver's flags that are settings under another name.
+RECEIVE_FLAGS = {"host": "--host", "port": "--port", "webhook_secret": "--secret"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -93,20 +123,51 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Settings)}
-            return serve(Settings.from_env(**overrides))
+            flags = {f.name: flag_for(f.name) for f in dataclasses.fields(Settings)}
+            return serve(_settings(flags, **overrides))
         if args.command == "receive":
-            return receive(args.host, args.port, args.secret, args.status)
+            return receive_command(args)
         return check_webhook(args.file, args.secret, args.signature)
     except CobaltMockError as exc:
         print(f"cobalt-mock: error: {exc}", file=sys.stderr)
         return 2
 
 
+def _settings(flags: Mapping[str, str], **overrides: object) -> Settings:
+    """The settings from the environment and ``overrides`` (the flags), a bad flag's error naming it."""
+    try:
+        return Settings.from_env(None, _warn, **overrides)
+    except SettingError as exc:
+        raise _as_flag_error(exc, flags) from None
+
+
+def _as_flag_error(exc: SettingError, flags: Mapping[str, str]) -> SettingError:
+    """``exc`` said as the flag that gave the value: ``--delay abc: ...`` (a repeated flag's list
+    is not repeated back: the reason names the item)."""
+    if exc.source is not None or exc.name not in flags:  # an environment variable names itself
+        return exc
+    flag = flags[exc.name]
+    source = flag if isinstance(exc.value, list | tuple) else f"{flag} {shlex.quote(str(exc.value))}"
+    return SettingError(exc.name, exc.value, exc.reason, source)
+
+
+def _warn(message: str) -> None:
+    print(f"cobalt-mock: warning: {message}", file=sys.stderr, flush=True)
+
+
+def _listen_error(host: str, port: int, exc: OSError) -> CobaltMockError:
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return CobaltMockError(f"cannot listen on {address}: {exc.strerror or exc}")
+
+
 def serve(settings: Settings) -> int:
     from mock_server.api.app import create_app
     from mock_server.api.serving import bind_socket, format_url, uvicorn_config
 
-    sock = bind_socket(settings.host, settings.port)
+    try:
+        sock = bind_socket(settings.host, settings.port)
+    except OSError as exc:  # a busy port, an address not on this machine, a host that does not resolve
+        raise _listen_error(settings.host, settings.port, exc) from None
     host, port = sock.getsockname()[:2]
     url = format_url(host, port)
     hooks = ", ".join(settings.webhook_urls) or "none yet (POST /v1/webhook)"
@@ -265,13 +326,34 @@ def check_webhook(file: Path, secret: str | None, signature: str | None) -> int:
     return 0 if ok else 1
 
 
-def receive(host: str, port: int, secret: str | None, status: int) -> int:
-    """Run a ``WebhookReceiver`` in the foreground, printing each delivery until SIGINT/SIGTERM."""
-    from mock_server.testing.receiver import Behaviour, WebhookReceiver, WebhookTimeout
+def receive_command(args: argparse.Namespace) -> int:
+    """``cobalt-mock receive``: its flags checked as the settings are, then the receiver run."""
+    from mock_server.testing.receiver import Behaviour
 
-    secret = secret or Settings.from_env().webhook_secret  # the fake's secret, as `serve` uses it
-    receiver = WebhookReceiver(secret, host=host, port=port)
-    receiver.default = Behaviour.status(status)
+    # The default secret is the fake's, from the environment as `serve` reads it.
+    secret = _settings(RECEIVE_FLAGS, webhook_secret=args.secret).webhook_secret
+    try:
+        host, port = parse_setting("host", args.host), parse_setting("port", args.port)
+    except SettingError as exc:
+        raise _as_flag_error(exc, RECEIVE_FLAGS) from None
+    # Not a number is the receiver's own "a status from 200 to 599" error, as out of range is.
+    status: Any = int(args.status) if args.status.isascii() and args.status.isdigit() else args.status
+    try:
+        answer = Behaviour.status(status)
+    except CobaltMockError as exc:
+        raise CobaltMockError(f"--status {shlex.quote(args.status)}: {exc}") from None
+    return receive(host, port, secret, answer)
+
+
+def receive(host: str, port: int, secret: str, answer: Behaviour) -> int:
+    """Run a ``WebhookReceiver`` in the foreground, printing each delivery until SIGINT/SIGTERM."""
+    from mock_server.testing.receiver import WebhookReceiver, WebhookTimeout
+
+    try:
+        receiver = WebhookReceiver(secret, host=host, port=port)
+    except OSError as exc:
+        raise _listen_error(host, port, exc) from None
+    receiver.default = answer
 
     def interrupt(sig: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt

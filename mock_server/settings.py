@@ -8,17 +8,34 @@ the flag ``--delay`` and the marker argument ``cobalt_mock(delay=...)``. Nothing
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import os
 import random
+import shlex
 import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from mock_server.errors import ConfigError
 
 ENV_PREFIX = "COBALT_MOCK_"
+# uvicorn's levels (uvicorn.config.LOG_LEVELS), spelled out so this module needs no uvicorn import.
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
+class SettingError(ConfigError):
+    """A setting's value was refused: ``name``, the ``value`` as given, the ``reason``, and where it
+    came from when that is known (``source``, e.g. ``COBALT_MOCK_DELAY=abc``)."""
+
+    def __init__(self, name: str, value: object, reason: str, source: str | None = None) -> None:
+        super().__init__(f"{source or name}: {reason}")
+        self.name = name
+        self.value = value
+        self.reason = reason
+        self.source = source
 
 
 def flag_for(name: str, prefix: str = "--") -> str:
@@ -121,6 +138,50 @@ def _parse_mapping(value: object) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(pairs))
 
 
+def is_http_url(url: str) -> bool:
+    """An absolute http(s) URL with a host (and a port from 1 to 65535, if any): what the fake
+    delivers webhooks to, whether registered through the API or given at start-up."""
+    try:
+        parts = urlsplit(url)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and port_ok
+        and url.isprintable()
+        and " " not in url
+    )
+
+
+def _parse_webhook_urls(value: object) -> tuple[str, ...]:
+    """Checked now, as the API checks a registration, so a typo fails at start-up, not at the first
+    delivery."""
+    urls = _parse_list(value)
+    for url in urls:
+        if not is_http_url(url):
+            raise ConfigError(f"{url!r} is not an absolute http or https URL, like http://127.0.0.1:9/hook")
+    return urls
+
+
+def _non_empty(what: str) -> Callable[[object], str]:
+    def parse(value: object) -> str:
+        text = str(value)
+        if not text:
+            raise ConfigError(f"expected {what}, got ''")
+        return text
+
+    return parse
+
+
+def _parse_log_level(value: object) -> str:
+    level = str(value).strip().lower()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"expected one of {', '.join(LOG_LEVELS)}; got {value!r}")
+    return level
+
+
 def check_timezone(name: str) -> str:
     """``name`` if it is an IANA zone name, else ``ConfigError``."""
     try:
@@ -198,28 +259,41 @@ class Settings:
     log_level: str = "info"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
-        """Defaults, then ``COBALT_MOCK_<NAME>`` variables, then ``overrides`` (flags, markers)."""
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        warn: Callable[[str], object] | None = None,
+        /,  # the settings' names are the keywords
+        **overrides: object,
+    ) -> Settings:
+        """Defaults, then ``COBALT_MOCK_<NAME>`` variables of ``environ`` (``os.environ`` if None),
+        then ``overrides`` (flags, markers).
+
+        A bad variable's error names it (``COBALT_MOCK_DELAY=abc: ...``). Each variable that no
+        setting reads is told to ``warn``, if given, in one message with the nearest known name.
+        """
         env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
+        if warn is not None:
+            for message in _unknown_variables(env):
+                warn(message)
+        given = {k: v for k, v in overrides.items() if v is not None}
+        parsed: dict[str, Any] = {}
         for name in _PARSERS:
             key = ENV_PREFIX + name.upper()
-            if key in env:
-                values[name] = env[key]
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls().replace(**values)
+            if key in env and name not in given:  # a flag over a bad variable wins, unread
+                try:
+                    parsed[name] = parse_setting(name, env[key])
+                except SettingError as exc:
+                    source = f"{key}={shlex.quote(env[key])}"
+                    raise SettingError(name, env[key], exc.reason, source) from None
+        return dataclasses.replace(cls(), **parsed).replace(**given)
 
     def replace(self, **values: object) -> Settings:
         """A copy with ``values`` parsed from text or native types; unknown names are an error."""
         unknown = sorted(set(values) - set(_PARSERS))
         if unknown:
             raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
-        parsed: dict[str, Any] = {}
-        for name, value in values.items():
-            try:
-                parsed[name] = _PARSERS[name](value)
-            except ConfigError as exc:
-                raise ConfigError(f"{name}: {exc}") from None
+        parsed = {name: parse_setting(name, value) for name, value in values.items()}
         return dataclasses.replace(self, **parsed)
 
     @property
@@ -246,13 +320,32 @@ class Settings:
         return out
 
 
+def parse_setting(name: str, value: object) -> Any:
+    """One setting's value from text or a native type, or a ``SettingError`` naming the setting."""
+    try:
+        return _PARSERS[name](value)
+    except ConfigError as exc:
+        raise SettingError(name, value, str(exc)) from None
+
+
+def _unknown_variables(env: Mapping[str, str]) -> list[str]:
+    known = [name.upper() for name in _PARSERS]
+    messages = []
+    for key in sorted(k for k in env if k.startswith(ENV_PREFIX) and k[len(ENV_PREFIX) :] not in known):
+        # Matched without the prefix they share, which would make every name look close.
+        close = difflib.get_close_matches(key[len(ENV_PREFIX) :], known, n=1)
+        hint = f"did you mean {ENV_PREFIX}{close[0]}?" if close else "the README's settings table lists them"
+        messages.append(f"{key} is not a cobalt-mock setting and is ignored; {hint}")
+    return messages
+
+
 _SECRET_FIELDS = frozenset({"client_secret", "access_token", "control_token"})
 
 _PARSERS: dict[str, Callable[[object], Any]] = {
-    "host": str,
-    "port": number(int, 0),
-    "webhook_urls": _parse_list,
-    "webhook_secret": str,
+    "host": _non_empty("a host name or IP address"),  # "" would bind every interface
+    "port": number(int, 0, 65535),
+    "webhook_urls": _parse_webhook_urls,
+    "webhook_secret": _non_empty("a non-empty secret"),
     "delay": Delay.parse,
     "api_latency": Delay.parse,
     "seed": number(int, -(2**63)),
@@ -274,5 +367,5 @@ _PARSERS: dict[str, Callable[[object], Any]] = {
     "shutdown_grace": number(float, 0),
     "control": _parse_bool,
     "control_token": _parse_optional_str,
-    "log_level": str,
+    "log_level": _parse_log_level,
 }

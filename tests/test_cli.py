@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -13,11 +14,13 @@ import httpx
 import pytest
 
 from mock_server import cli
+from mock_server.api.serving import bind_socket
 from mock_server.delivery.webhook import serialize, sign
 from mock_server.resources import data_dir
 from mock_server.settings import DEFAULT_WEBHOOK_SECRET
 from mock_server.testing.receiver import WebhookReceiver
 from tests.conftest import HEADERS, WEEK
+from tests.serve_process import ServeProcess, tracked_processes
 
 
 class Served:
@@ -112,7 +115,126 @@ def test_environment_configures_the_server(served: list[Served], monkeypatch: py
 
 def test_bad_setting_exits_2_with_a_clear_message(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["serve", "--delay", "soon"]) == 2
-    assert "cobalt-mock: error: delay:" in capsys.readouterr().err
+    assert "cobalt-mock: error: --delay soon: delay must be" in capsys.readouterr().err
+
+
+def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """The command run to its end, in an environment with no COBALT_MOCK_* but ``env``."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("COBALT_MOCK_")}
+    return subprocess.run(
+        [sys.executable, "-m", "mock_server", *args],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "line"),
+    [
+        (["serve", "--port", "99999"], {}, "--port 99999: expected a number from 0 to 65535"),
+        (
+            ["serve"],
+            {"COBALT_MOCK_PORT": "70000"},
+            "COBALT_MOCK_PORT=70000: expected a number from 0 to 65535",
+        ),
+        (
+            ["serve", "--log-level", "loud"],
+            {},
+            "--log-level loud: expected one of critical, error, warning, info, debug, trace",
+        ),
+        (
+            ["serve"],
+            {"COBALT_MOCK_LOG_LEVEL": "loud"},
+            "COBALT_MOCK_LOG_LEVEL=loud: expected one of critical",
+        ),
+        (
+            ["serve", "--webhook-url", "http://127.0.0.1:9/ok", "--webhook-url", "not-a-url"],
+            {},
+            "--webhook-url: 'not-a-url' is not an absolute http or https URL",
+        ),
+        (
+            ["serve"],
+            {"COBALT_MOCK_WEBHOOK_URLS": "ftp://x"},
+            "COBALT_MOCK_WEBHOOK_URLS=ftp://x: 'ftp://x' is not",
+        ),
+        (["serve", "--delay", "abc"], {}, "--delay abc: delay must be seconds, a range like 1..5"),
+        (["serve"], {"COBALT_MOCK_DELAY": "abc"}, "COBALT_MOCK_DELAY=abc: delay must be seconds, a range"),
+        (["serve", "--webhook-secret", ""], {}, "--webhook-secret '': expected a non-empty secret"),
+        (["receive", "--port", "99999"], {}, "--port 99999: expected a number from 0 to 65535"),
+        (["receive", "--port", "abc"], {}, "--port abc: expected a number"),
+        (
+            ["receive", "--status", "999"],
+            {},
+            "--status 999: a receiver answers with a status from 200 to 599",
+        ),
+        (["receive", "--status", "ok"], {}, "--status ok: a receiver answers with a status from 200 to 599"),
+        (["receive", "--secret", ""], {}, "--secret '': expected a non-empty secret"),
+        (
+            ["receive"],
+            {"COBALT_MOCK_WEBHOOK_SECRET": ""},
+            "COBALT_MOCK_WEBHOOK_SECRET='': expected a non-empty",
+        ),
+    ],
+)
+def test_a_mistake_is_one_line_naming_it_before_anything_starts(
+    args: list[str], env: dict[str, str], line: str
+) -> None:
+    result = run_cli(*args, **env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout == ""  # no banner
+    [only] = result.stderr.splitlines()
+    assert only.startswith(f"cobalt-mock: error: {line}"), only
+
+
+@pytest.mark.parametrize("command", ["serve", "receive"])
+def test_a_busy_port_is_one_line_naming_the_address(command: str) -> None:
+    with bind_socket() as busy:
+        port = busy.getsockname()[1]
+        result = run_cli(command, "--port", str(port))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"cobalt-mock: error: cannot listen on 127.0.0.1:{port}: Address already in use"
+    ]
+
+
+@pytest.mark.parametrize("command", ["serve", "receive"])
+def test_an_unknown_flag_shows_the_subcommands_usage(command: str) -> None:
+    result = run_cli(command, "--prot", "1")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith(f"usage: cobalt-mock {command} [-h]"), result.stderr
+    assert lines[-1] == f"cobalt-mock {command}: error: unrecognized arguments: --prot 1"
+
+
+@pytest.fixture
+def processes() -> Iterator[type[ServeProcess]]:
+    yield from tracked_processes()
+
+
+def test_an_unknown_variable_is_warned_once_with_the_nearest_name(
+    processes: type[ServeProcess], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key in [k for k in os.environ if k.startswith("COBALT_MOCK_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("COBALT_MOCK_DELY", "1")
+    monkeypatch.setenv("COBALT_MOCK_XYZZY", "1")
+    server = processes("--log-level", "warning")
+    server.wait_for_line("COBALT_MOCK_DELY")
+    ready(server.url)  # uvicorn's signal handling is in place
+    server.send(signal.SIGTERM)
+    assert server.wait() == 0
+    warnings = [line for line in server.stderr.splitlines() if "not a cobalt-mock setting" in line]
+    assert warnings == [
+        "cobalt-mock: warning: COBALT_MOCK_DELY is not a cobalt-mock setting and is ignored;"
+        " did you mean COBALT_MOCK_DELAY?",
+        "cobalt-mock: warning: COBALT_MOCK_XYZZY is not a cobalt-mock setting and is ignored;"
+        " the README's settings table lists them",
+    ]
 
 
 def test_non_loopback_detection() -> None:

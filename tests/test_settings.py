@@ -5,9 +5,13 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from uvicorn.config import LOG_LEVELS
 
 from mock_server.errors import ConfigError
-from mock_server.settings import DEFAULT_WEBHOOK_SECRET, Delay, Settings
+from mock_server.settings import DEFAULT_WEBHOOK_SECRET, Delay, SettingError, Settings, is_http_url
+from mock_server.settings import LOG_LEVELS as SETTINGS_LOG_LEVELS
 
 
 def test_defaults() -> None:
@@ -61,6 +65,13 @@ def test_from_env_reads_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
         ("retry_delay", "inf"),
         ("timezone", "Mars/Olympus_Mons"),
         ("timezone", "../etc/passwd"),
+        ("port", "65536"),
+        ("port", 70000),
+        ("log_level", "loud"),
+        ("webhook_urls", "not-a-url"),
+        ("webhook_urls", ["http://127.0.0.1:9/ok", "http://host:99999/"]),
+        ("webhook_secret", ""),
+        ("host", ""),
     ],
 )
 def test_bad_values_name_the_setting(name: str, value: object) -> None:
@@ -107,3 +118,39 @@ def test_public_view_redacts_secrets() -> None:
     assert public["token_references"] == {"t": "u"}
     assert public["webhook_urls"] == []
     assert s.strict_credentials
+
+
+def test_ports_and_log_levels_are_uvicorns() -> None:
+    assert Settings().replace(port=65535).port == 65535
+    assert set(SETTINGS_LOG_LEVELS) == set(LOG_LEVELS)
+    assert Settings().replace(log_level="DEBUG").log_level == "debug"
+
+
+def test_a_bad_variable_is_named_with_its_value() -> None:
+    with pytest.raises(SettingError) as info:
+        Settings.from_env({"COBALT_MOCK_DELAY": "a b"})
+    assert str(info.value).startswith("COBALT_MOCK_DELAY='a b': delay must be seconds")
+    assert (info.value.name, info.value.value) == ("delay", "a b")
+    # a flag over a bad variable wins, and the variable is not read
+    assert Settings.from_env({"COBALT_MOCK_DELAY": "abc"}, None, delay="1").delay == Delay("fixed", 1, 1)
+
+
+def test_unknown_variables_are_told_to_warn_with_the_nearest_name() -> None:
+    told: list[str] = []
+    env = {"COBALT_MOCK_SEDE": "1", "COBALT_MOCK_SEED": "2", "OTHER_SEDE": "3"}
+    assert Settings.from_env(env, told.append).seed == 2
+    assert told == [
+        "COBALT_MOCK_SEDE is not a cobalt-mock setting and is ignored; did you mean COBALT_MOCK_SEED?"
+    ]
+    assert Settings.from_env(env).seed == 2  # no warn, no report
+
+
+def test_webhook_urls_are_checked_as_the_api_checks_them() -> None:
+    assert Settings().replace(webhook_urls="http://127.0.0.1:9/x").webhook_urls == ("http://127.0.0.1:9/x",)
+    for bad in ("ftp://x", "not a url", "http://", "http://host:99999/", "http://host:0/"):
+        assert not is_http_url(bad)
+
+
+@given(st.text())
+def test_is_http_url_never_raises(text: str) -> None:
+    assert is_http_url(text) in (True, False)

@@ -15,7 +15,6 @@ import functools
 import hmac
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
-from urllib.parse import urlsplit
 
 import orjson
 from starlette.requests import ClientDisconnect
@@ -26,7 +25,7 @@ from mock_server.errors import ApiError
 from mock_server.model.behaviours import SCENARIO_HEADER
 from mock_server.model.jobs import SEARCH_MODES, FetchRequest, SearchBy
 from mock_server.resources import validator
-from mock_server.settings import Settings
+from mock_server.settings import Settings, is_http_url
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
@@ -363,7 +362,8 @@ def parse_date_range(params: Mapping[str, str]) -> tuple[dt.date, dt.date]:
 
 
 def parse_webhook_url(body: Any) -> str:
-    """The ``webhook_url`` of a registration body: an absolute http(s) URL with a host."""
+    """The ``webhook_url`` of a registration body: an absolute http(s) URL with a host, by the same
+    check as the webhook URLs given at start-up (``settings.is_http_url``)."""
     if not isinstance(body, dict):
         raise ApiError(400, MSG_NOT_OBJECT)
     unknown = [k for k in body if k != "webhook_url"]
@@ -375,21 +375,6 @@ def parse_webhook_url(body: Any) -> str:
     if not isinstance(url, str) or not is_http_url(url):
         raise ApiError(400, "Invalid webhook_url. It must be an absolute http or https URL.")
     return url
-
-
-def is_http_url(url: str) -> bool:
-    try:
-        parts = urlsplit(url)
-        port_ok = parts.port is None or parts.port > 0
-    except ValueError:
-        return False
-    return (
-        parts.scheme in ("http", "https")
-        and bool(parts.hostname)
-        and port_ok
-        and url.isprintable()
-        and " " not in url
-    )
 
 
 def parse_int_param(params: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:

@@ -132,9 +132,9 @@ def session_settings(config: pytest.Config) -> Settings:
     overrides = {name: value for _, name, value in configured(config)}
     try:
         return Settings.from_env(ChainMap(os.environ, fallback), **overrides)
-    except ConfigError as exc:  # flags and ini options were checked at start-up: it is the environment
+    except ConfigError as exc:  # flags and ini options were checked at start-up: the error names the variable
         problem = str(exc)
-    pytest.fail(f"cobalt-mock: {ENV_PREFIX}* environment: {problem}", pytrace=False)
+    pytest.fail(f"cobalt-mock: {problem}", pytrace=False)
 
 
 def session_only() -> frozenset[str]:

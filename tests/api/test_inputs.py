@@ -20,7 +20,6 @@ from mock_server.api.inputs import (
     MSG_PROVIDERS_ONE_DAY,
     MSG_RANGE_TOO_LONG,
     MSG_SEARCH_BY,
-    is_http_url,
     parse_bool_param,
     parse_choice,
     parse_date_range,
@@ -244,11 +243,6 @@ def test_webhook_url() -> None:
         with pytest.raises(ApiError) as info:
             parse_webhook_url(body)
         assert fragment in info.value.message
-
-
-@given(st.text())
-def test_is_http_url_never_raises(text: str) -> None:
-    assert is_http_url(text) in (True, False)
 
 
 def test_query_helpers() -> None:
