@@ -20,7 +20,7 @@ import orjson
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope
 
-from mock_server.api.pipeline import MSG_TOO_LARGE
+from mock_server.api.pipeline import HEADERS_KEY, MSG_TOO_LARGE
 from mock_server.errors import ApiError
 from mock_server.model.behaviours import SCENARIO_HEADER
 from mock_server.model.jobs import SEARCH_MODES, FetchRequest, SearchBy
@@ -38,14 +38,16 @@ BODY_HEADERS = {b"content-type": "content-type", b"content-length": "content-len
 
 
 def header_values(scope: Scope, names: Mapping[bytes, str]) -> dict[str, str]:
-    """``request.headers.get(name, "")`` for each of ``names`` (raw lower-case name → name), in one
-    pass over the raw headers instead of one per name; the first of repeated headers wins."""
+    """``request.headers.get(name, "")`` for each of ``names`` (raw lower-case name → name); the
+    first of repeated headers wins. A journaled request's headers were decoded once, by the
+    journal's pass (``HEADERS_KEY``); others are read in one pass over the raw headers."""
+    first: dict[str, str] | None = scope.get(HEADERS_KEY)
+    if first is not None:
+        return {name: first.get(name, "") for name in names.values()}
     values = dict.fromkeys(names.values(), "")
-    seen: set[bytes] = set()
-    for key, value in scope["headers"]:
-        if key in names and key not in seen:
-            seen.add(key)
-            values[names[key]] = value.decode("latin-1")
+    for key, value in reversed(scope["headers"]):  # backwards, so the first one is written last
+        if (name := names.get(key)) is not None:
+            values[name] = value.decode("latin-1")
     return values
 
 

@@ -26,6 +26,8 @@ from mock_server.errors import ApiError
 from mock_server.model.journal import Journal, RequestEntry
 
 SCOPE_KEY = "cobalt_mock.journal_entry"
+HEADERS_KEY = "cobalt_mock.headers"
+"""Scope key of each header's first value (lower-case name → value), decoded by the journal's pass."""
 CONTROL_PREFIX = "/_mock/"
 MSG_CLIENT_GONE = "Client closed the connection mid-request."
 MSG_TOO_LARGE = "Request body too large."
@@ -61,14 +63,15 @@ class Pipeline:
             await self.app(scope, receive, send)
             return
         deadline = CONNECTION.get()
-        journaled = not scope["path"].startswith(CONTROL_PREFIX)
-        if deadline is None and not journaled:
+        entry: RequestEntry | None = None
+        if not scope["path"].startswith(CONTROL_PREFIX):
+            first: dict[str, str] = {}
+            entry = self.journal.start_scope(scope, first)
+            scope[SCOPE_KEY] = entry
+            scope[HEADERS_KEY] = first
+        elif deadline is None:
             await self.app(scope, receive, send)
             return
-        entry: RequestEntry | None = None
-        if journaled:
-            entry = self.journal.start_scope(scope)
-            scope[SCOPE_KEY] = entry
         if deadline is not None:
             deadline.busy = True  # its headers are in; a body, if any, is read through `traced_receive`
         body_read = False

@@ -81,6 +81,9 @@ class RequestEntry:
     kind: Kind = "request"
 
     def add_body(self, chunk: bytes) -> None:
+        if len(self.body) + len(chunk) <= MAX_BODY_BYTES:  # the usual case, without a sliced copy
+            self.body += chunk
+            return
         room = MAX_BODY_BYTES - len(self.body)
         if len(chunk) > room:
             self.body_truncated = True
@@ -157,19 +160,28 @@ class Journal:
         self._seq += 1
         return self._seq
 
-    def start_scope(self, scope: Mapping[str, Any]) -> RequestEntry:
+    def start_scope(self, scope: Mapping[str, Any], first: dict[str, str] | None = None) -> RequestEntry:
         """Journal a request as it arrives, from its ASGI scope: its method, path, query and headers,
         redacted in the same single pass that decodes them (this runs on every API call); the
-        pipeline fills in the rest as it happens."""
+        pipeline fills in the rest as it happens. ``first``, if given, gets each header's first
+        value as sent (lower-case name → value), from that same pass, for the request's handler."""
         headers: dict[str, str] = {}
+        if first is None:
+            first = {}
         token: str | None = None
         for raw_name, raw_value in scope["headers"]:
             name, kind = _NAMES.get(raw_name) or _learn(raw_name)
             value = raw_value.decode("latin-1")
-            if kind == _TOKEN and token is None:
-                token = value
-            shown = _shown(kind, value)
-            headers[name] = f"{headers[name]}, {shown}" if name in headers else shown
+            shown = value
+            if kind != _PLAIN:
+                if kind == _TOKEN and token is None:
+                    token = value
+                shown = _shown(kind, value)
+            if name in headers:
+                headers[name] = f"{headers[name]}, {shown}"
+            else:
+                headers[name] = shown
+                first[name] = value
         query = scope.get("query_string", b"").decode("latin-1")
         with self._lock:
             entry = RequestEntry(
