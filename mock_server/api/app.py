@@ -1,9 +1,8 @@
 """``create_app``: the Starlette app that plays Cobalt's appointments API, built in one call.
 
 This is where the fake is put together: every model object, the dispatcher and the sender are made
-here and handed to what uses them; the app's routes, its one middleware (``Pipeline``) and its one
-error renderer are passed to Starlette at construction. ``app.state.cobalt`` is the model
-(``MockState``) for the test tooling.
+here and handed to what uses them; the routes go to Starlette's router, behind the one pipeline.
+``app.state.cobalt`` is the model (``MockState``) for the test tooling.
 """
 
 from __future__ import annotations
@@ -13,14 +12,14 @@ import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.routing import BaseRoute, Route
+from starlette.datastructures import State
+from starlette.routing import BaseRoute, Route, Router
+from starlette.types import Receive, Scope, Send
 
 from mock_server.api.control import ControlApi
 from mock_server.api.fetch import FETCH_PATH, FetchEndpoint
 from mock_server.api.handlers import CobaltApi
-from mock_server.api.pipeline import ErrorRenderer, Pipeline
+from mock_server.api.pipeline import Pipeline
 from mock_server.delivery.dispatcher import Dispatcher
 from mock_server.delivery.keepalive import KeepAliveSender
 from mock_server.delivery.senders import HttpxSender, Sender
@@ -45,7 +44,7 @@ def create_app(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     sender: Sender | None = None,
-) -> Starlette:
+) -> CobaltApp:
     """The fake as an ASGI app. For tests, ``transport`` replaces the network for webhook delivery,
     or ``sender`` replaces the webhook sender itself."""
     settings = settings or Settings()
@@ -77,21 +76,35 @@ def create_app(
     )
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: object) -> AsyncIterator[None]:
         yield
         report_stop(state, await dispatcher.close(state.settings.shutdown_grace))
 
     routes = cobalt_routes(CobaltApi(state), FetchEndpoint(state))
     if settings.control:
         routes += ControlApi(state, settings.control_token).routes()
-    app = Starlette(
-        routes=routes,
-        middleware=[Middleware(Pipeline, journal=journal, latency=state.api_latency)],
-        exception_handlers=ErrorRenderer(errors).handlers(),
-        lifespan=lifespan,
-    )
-    app.state.cobalt = state
-    return app
+    return CobaltApp(Router(routes, lifespan=lifespan), journal, state, errors)
+
+
+class CobaltApp:
+    """The fake as an ASGI app: Starlette's router behind the one pipeline (``Pipeline``: journal,
+    latency, read deadline, every error rendered). Not ``Starlette`` itself, whose two exception
+    middlewares cost each fetch more than its own work (measured in ``docs/performance.md``); the
+    pipeline renders errors in their place, once. ``state.cobalt`` is the model (``MockState``)."""
+
+    def __init__(self, router: Router, journal: Journal, model: MockState, errors: list[BaseException]):
+        self.router = router
+        self.state = State()
+        self.state.cobalt = model
+        self._pipeline = Pipeline(router, journal, model.api_latency, errors)
+
+    @property
+    def routes(self) -> list[BaseRoute]:
+        return self.router.routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["app"] = self  # as Starlette does: a route that does not match raises HTTPException
+        await self._pipeline(scope, receive, send)
 
 
 def cobalt_routes(api: CobaltApi, fetch: FetchEndpoint) -> list[BaseRoute]:

@@ -3,8 +3,10 @@
 ``Pipeline`` is pure ASGI middleware: it journals each API request (not ``/_mock/``: reading the
 journal must not change it), adds the configured API latency, and tells the connection's read
 deadline (``mock_server.api.serving``) when the request has been read and answered. Handlers raise
-``ApiError`` (or let anything else escape); ``ErrorRenderer`` answers every error in Cobalt's
-``{"success": false, "message": ...}`` shape, and keeps unexpected ones for the test that caused them.
+``ApiError`` (or let anything else escape); the pipeline answers every error in Cobalt's
+``{"success": false, "message": ...}`` shape (``render_error``), and keeps unexpected ones for the
+test that caused them. It stands in for Starlette's two exception middlewares, which cost a fetch
+measurably more than the fetch itself (``docs/performance.md``); Starlette's router is behind it.
 """
 
 from __future__ import annotations
@@ -51,12 +53,15 @@ def entry_of(scope: Scope) -> RequestEntry | None:
 
 
 class Pipeline:
-    """Journal, latency and read deadline around every HTTP request."""
+    """Journal, latency, read deadline and the one error renderer, around every HTTP request."""
 
-    def __init__(self, app: ASGIApp, journal: Journal, latency: Callable[[], float]) -> None:
+    def __init__(
+        self, app: ASGIApp, journal: Journal, latency: Callable[[], float], errors: list[BaseException]
+    ) -> None:
         self.app = app
         self.journal = journal
         self.latency = latency
+        self.errors = errors
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -69,12 +74,9 @@ class Pipeline:
             entry = self.journal.start_scope(scope, first)
             scope[SCOPE_KEY] = entry
             scope[HEADERS_KEY] = first
-        elif deadline is None:
-            await self.app(scope, receive, send)
-            return
         if deadline is not None:
             deadline.busy = True  # its headers are in; a body, if any, is read through `traced_receive`
-        body_read = False
+        body_read = started = False
         clock = time.perf_counter()
 
         async def traced_receive() -> Message:
@@ -92,8 +94,10 @@ class Pipeline:
             return message
 
         async def traced_send(message: Message) -> None:
+            nonlocal started
             kind = message["type"]
             if kind == "http.response.start":
+                started = True
                 if entry is not None:
                     entry.status = message["status"]
             elif kind == "http.response.body" and deadline is not None and not message.get("more_body"):
@@ -107,53 +111,35 @@ class Pipeline:
                     entry.latency_ms = seconds * 1000
                     await asyncio.sleep(seconds)
             await self.app(scope, traced_receive, traced_send)
-        except Exception as exc:  # a bug in the fake: the error renderer answers 500, outside this
-            if entry is not None:
-                entry.error = f"{type(exc).__name__}: {exc}"
-                if entry.status is None:
-                    entry.status = 500
-            if deadline is not None:
-                deadline.answered()
-            raise
+        except Exception as exc:
+            unexpected = not isinstance(exc, ApiError | HTTPException | ClientDisconnect)
+            if unexpected:  # a bug in the fake: kept for the test that caused it, and logged
+                self.errors.append(exc)
+                if entry is not None:
+                    entry.error = f"{type(exc).__name__}: {exc}"
+            if started:  # too late for an error answer: the connection ends instead
+                raise
+            await render_error(exc, Request(scope))(scope, traced_receive, traced_send)
+            if unexpected:
+                raise  # uvicorn logs it, after the client has its 500
         finally:
             if entry is not None:
                 entry.duration_ms = (time.perf_counter() - clock) * 1000
 
 
-class ErrorRenderer:
-    """Every error answer of the app, in Cobalt's shape (Starlette's ``exception_handlers``)."""
-
-    def __init__(self, errors: list[BaseException]) -> None:
-        self.errors = errors
-
-    def handlers(self) -> dict[Any, Callable[[Request, Exception], Any]]:
-        return {
-            ApiError: self.api_error,
-            HTTPException: self.http_error,
-            ClientDisconnect: self.client_gone,
-            Exception: self.unexpected,
-        }
-
-    async def api_error(self, request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, ApiError)
+def render_error(exc: Exception, request: Request) -> Response:
+    """The one error renderer: every error answer in Cobalt's ``{"success": false, "message"}`` shape."""
+    if isinstance(exc, ApiError):
         return JSONResponse(exc.body(), exc.status, headers=exc.headers or None)
-
-    async def http_error(self, request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
+    if isinstance(exc, HTTPException):
         message = _STATUS_MESSAGES.get(exc.status_code, exc.detail)
         headers = exc.headers
         if exc.status_code == 405:  # Starlette names only the first route's methods; a path may have several
             headers = {"allow": ", ".join(allowed_methods(request))}
         return JSONResponse({"success": False, "message": message}, exc.status_code, headers=headers)
-
-    async def client_gone(self, request: Request, exc: Exception) -> Response:
-        """The client hung up before its body was complete: nobody to answer, and no bug in the fake."""
+    if isinstance(exc, ClientDisconnect):  # the client hung up mid-body: nobody to answer, no bug
         return JSONResponse({"success": False, "message": MSG_CLIENT_GONE}, 499)
-
-    async def unexpected(self, request: Request, exc: Exception) -> Response:
-        """A bug in the fake: still Cobalt's shape, and remembered so the test that caused it fails."""
-        self.errors.append(exc)
-        return JSONResponse({"success": False, "message": f"Internal error in cobalt-mock: {exc!r}"}, 500)
+    return JSONResponse({"success": False, "message": f"Internal error in cobalt-mock: {exc!r}"}, 500)
 
 
 def allowed_methods(request: Request) -> list[str]:
