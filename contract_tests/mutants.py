@@ -62,24 +62,12 @@ Rewrite = Callable[[Exchange], None]
 
 
 def conform(scope: Scope, body: bytes) -> tuple[Scope, bytes]:
-    """The request as the fake would read it if it followed cobalt-api.md §8 already (it lags on two
-    decisions, see ``properties.FAKE_LAGS``): a trailing slash is the same route, and a blank field
-    the mode does not use is absent. Only the live-mode tests' servers use it."""
+    """The request as the fake would read it if it followed cobalt-api.md §8 already (it lags on one
+    decision, see ``properties.FAKE_LAGS``): a trailing slash is the same route. Only the live-mode
+    tests' servers use it."""
     path = scope["path"]
     if len(path) > 1 and path.endswith("/"):
         scope = {**scope, "path": path.rstrip("/"), "raw_path": path.rstrip("/").encode()}
-    if scope["path"].endswith("/appointments/fetch"):
-        try:
-            request = json.loads(body)
-        except ValueError:
-            return scope, body
-        if isinstance(request, dict):
-            mode = request.get("search_by", "date_range")
-            unused = {"mrn"} if mode != "mrn" else set()
-            unused |= {"provider_ids"} if mode != "provider" else set()
-            blank = [k for k in unused if k in request and request[k] in (None, "", [])]
-            if blank:
-                body = compact({k: v for k, v in request.items() if k not in blank})
     return scope, body
 
 

@@ -89,7 +89,7 @@ def rejecting(case: Invalid) -> Step:
 # Decisions of cobalt-api.md §8 that the fake in this tree does not implement yet (the fake's own
 # work adds them; ``test_fake_only`` pins that they still lag, so this set is emptied when they land).
 # The live plan still sends their steps: a live run settles them against the real API.
-FAKE_LAGS = frozenset({"empty-means-absent", "trailing-slash"})
+FAKE_LAGS = frozenset({"trailing-slash"})
 
 
 class Fuzz:

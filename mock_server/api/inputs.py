@@ -170,13 +170,27 @@ MAX_PROVIDERS = 10
 
 # Order in which missing parameters are named, as in "Missing required parameters: start_date, end_date."
 _PARAM_ORDER = ("start_date", "end_date", "mrn", "provider_ids", "webhook_url")
-# Cobalt checks presence like JavaScript's `!value`: null and "" count as missing where the mode needs
-# the field. Anywhere else a blank is a value like any other, held to the schema (the stricter reading).
-_BLANK_IS_MISSING = {
-    "date_range": ("start_date", "end_date"),
-    "provider": ("start_date", "end_date"),
-    "mrn": ("mrn",),
-}
+# Cobalt checks presence like JavaScript's `!value`: null and "" count as missing, for every field of
+# the body whether or not the mode uses it (cobalt-api.md section 8; Cobalt's own curl sends `"mrn": ""`
+# in date-range mode). `[]` is a blank provider_ids outside provider mode; in it, it is a bad value.
+
+
+def without_blanks(body: Mapping[str, Any]) -> dict[str, Any]:
+    """``body`` with its blank fields left out, as Cobalt reads it (unknown fields are kept, to be
+    refused by name)."""
+    mode = body.get("search_by")
+    provider = type(mode) is str and mode == "provider"
+    return {
+        k: v
+        for k, v in body.items()
+        if not (
+            k in KNOWN_FIELDS
+            and (
+                (v is None or (type(v) is str and v == ""))
+                or (k == "provider_ids" and v == [] and not provider)
+            )
+        )
+    }
 
 
 def missing_message(names: Iterable[str]) -> str:
@@ -203,9 +217,7 @@ def validate_fetch_body(body: Any) -> FetchRequest:
     """The general path of ``parse_fetch_request``: every body, every rule, every message."""
     if not isinstance(body, dict):
         raise ApiError(400, MSG_NOT_OBJECT)
-    mode = body.get("search_by", "date_range")
-    needed = _BLANK_IS_MISSING.get(mode, ()) if isinstance(mode, str) else ()
-    body = {k: v for k, v in body.items() if not (k in needed and v in (None, ""))}
+    body = without_blanks(body)
     if not plainly_valid(body):  # the schema decides (and words) everything but the common shapes
         errors = list(validator("fetch-request").iter_errors(body))
         if errors:
@@ -268,6 +280,7 @@ def plainly_valid(body: Mapping[str, Any]) -> bool:
     fetch's time). False only means "ask the schema", which stays the authority and words the error;
     ``tests/api/test_inputs.py`` checks with Hypothesis that the two agree on every body.
     """
+    body = without_blanks(body)
     for key, value in body.items():
         if key == "start_date" or key == "end_date":
             if not _is_schema_date(value):

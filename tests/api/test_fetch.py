@@ -139,3 +139,60 @@ def test_the_configured_api_latency_delays_a_fetch_and_is_journaled() -> None:
     assert entry.latency_ms == 20
     assert entry.duration_ms is not None
     assert entry.duration_ms >= 20
+
+
+@pytest.mark.parametrize(
+    "blanks",
+    [
+        {"mrn": ""},
+        {"mrn": None},
+        {"provider_ids": None},
+        {"provider_ids": []},
+        {"provider_ids": ""},
+        {"search_by": None},
+        {"search_by": "", "mrn": "", "provider_ids": []},
+    ],
+)
+def test_blank_fields_are_absent_in_every_mode(blanks: dict[str, Any]) -> None:
+    """cobalt-api.md §8: null and "" are missing for every field, used by the mode or not."""
+    app, state = _app()
+    (response,) = _call(
+        app,
+        [{"method": "POST", "url": "/v1/appointments/fetch", "json": {**WEEK, **blanks}, "headers": HEADERS}],
+    )
+    assert response.status_code == 202, response.json()
+    assert response.json()["job_id"] in {j.job_id for j in state.jobs()}
+
+
+def test_blank_fields_a_mode_needs_are_named_missing_and_an_empty_provider_list_is_refused() -> None:
+    app, _ = _app()
+    url = "/v1/appointments/fetch"
+    mrn, providers, empty = _call(
+        app,
+        [
+            {
+                "method": "POST",
+                "url": url,
+                "json": {**WEEK, "search_by": "mrn", "mrn": ""},
+                "headers": HEADERS,
+            },
+            {
+                "method": "POST",
+                "url": url,
+                "json": {**WEEK, "search_by": "provider", "provider_ids": None},
+                "headers": HEADERS,
+            },
+            {
+                "method": "POST",
+                "url": url,
+                "json": {**WEEK, "search_by": "provider", "provider_ids": []},
+                "headers": HEADERS,
+            },
+        ],
+    )
+    assert mrn.json()["message"] == "Missing required parameters: mrn."
+    assert providers.json()["message"] == "Missing required parameters: provider_ids."
+    assert (empty.status_code, empty.json()["message"]) == (
+        400,
+        "Invalid provider_ids. It must be an array of 1 to 10 distinct, non-empty strings.",
+    )

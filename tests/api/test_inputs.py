@@ -183,9 +183,14 @@ def test_provider_rules() -> None:
     assert message({**body("2025-01-01", "2025-01-01", ["a"]), "provider_ids": "a"}) == MSG_PROVIDER_IDS
 
 
-@pytest.mark.parametrize("value", ["bogus", "", None, 1, ["mrn"], "MRN", "dateRange"])
+@pytest.mark.parametrize("value", ["bogus", 1, ["mrn"], "MRN", "dateRange"])
 def test_unknown_search_by(value: Any) -> None:
     assert message({"search_by": value, "mrn": "1"}) == MSG_SEARCH_BY
+
+
+@pytest.mark.parametrize("value", ["", None])
+def test_blank_search_by_is_the_default_mode(value: Any) -> None:
+    assert message({"search_by": value, "mrn": "1"}) == "Missing required parameters: start_date, end_date."
 
 
 @pytest.mark.parametrize("value", [5, ["1"], {"a": 1}, True])
