@@ -27,7 +27,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from mock_server.errors import CobaltMockError
-from mock_server.settings import SettingError, Settings, flag_for, parse_setting
+from mock_server.settings import SettingError, Settings, describe, flag_for, parse_setting
 from mock_server.version import __version__
 
 if TYPE_CHECKING:
@@ -38,22 +38,6 @@ if TYPE_CHECKING:
 # are what a collection walks: timed with gc.callbacks on the fetch bench, a youngest-generation
 # collection of 20,000 objects paused the server ~10 ms once a second (p99); of 2,000, ~1 ms.
 GC_THRESHOLDS = (2_000, 100, 1_000)
-
-_HELP = {
-    "host": "interface to bind (default 127.0.0.1; anything else exposes the fake)",
-    "port": "TCP port (default 8765; 0 picks a free one)",
-    "webhook_urls": "register a webhook URL at start-up (repeatable)",
-    "webhook_secret": "secret that signs webhooks (default fixed, printed at start-up)",
-    "delay": "seconds before a job completes: 2, a range 1..5, or lognormal:MEDIAN:SIGMA",
-    "seed": "seed for generated data and per-job draws (default 0)",
-    "timezone": "clinic time zone for every access token (default: drawn per token)",
-    "client_id": "accept only this client_id (strict credentials)",
-    "client_secret": "accept only this client_secret (strict credentials)",
-    "access_token": "accept only this access_token (strict credentials)",
-    "token_references": "access_token_reference_id per token: tok=user_1,tok2=user_2",
-    "read_timeout": "seconds a connection has to send a whole request; idle or slower ones close (10)",
-    "shutdown_grace": "seconds to finish due webhooks after SIGTERM/SIGINT (5); a 2nd signal exits now",
-}
 
 
 class _Command(argparse.ArgumentParser):
@@ -88,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
             kwargs.update(action="append", metavar="URL")
         serve.add_argument(
             flag_for(f.name),
-            help=_HELP.get(f.name, f"see the README (env COBALT_MOCK_{f.name.upper()})"),
+            help=describe(f.name),
             **kwargs,
         )
     check = commands.add_parser(

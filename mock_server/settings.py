@@ -16,7 +16,7 @@ import shlex
 import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from urllib.parse import urlsplit
 
 from mock_server.errors import ConfigError
@@ -226,7 +226,7 @@ def number(kind: type[int] | type[float], low: float, high: float = math.inf) ->
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything the fake can be told. See the README's settings table for each one."""
+    """Everything the fake can be told; ``SPECS`` says what each setting means and takes."""
 
     host: str = "127.0.0.1"
     port: int = 8765
@@ -278,7 +278,7 @@ class Settings:
                 warn(message)
         given = {k: v for k, v in overrides.items() if v is not None}
         parsed: dict[str, Any] = {}
-        for name in _PARSERS:
+        for name in SPECS:
             key = ENV_PREFIX + name.upper()
             if key in env and name not in given:  # a flag over a bad variable wins, unread
                 try:
@@ -290,7 +290,7 @@ class Settings:
 
     def replace(self, **values: object) -> Settings:
         """A copy with ``values`` parsed from text or native types; unknown names are an error."""
-        unknown = sorted(set(values) - set(_PARSERS))
+        unknown = sorted(set(values) - set(SPECS))
         if unknown:
             raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
         parsed = {name: parse_setting(name, value) for name, value in values.items()}
@@ -323,49 +323,135 @@ class Settings:
 def parse_setting(name: str, value: object) -> Any:
     """One setting's value from text or a native type, or a ``SettingError`` naming the setting."""
     try:
-        return _PARSERS[name](value)
+        return SPECS[name].parse(value)
     except ConfigError as exc:
         raise SettingError(name, value, str(exc)) from None
 
 
 def _unknown_variables(env: Mapping[str, str]) -> list[str]:
-    known = [name.upper() for name in _PARSERS]
+    known = [name.upper() for name in SPECS]
     messages = []
     for key in sorted(k for k in env if k.startswith(ENV_PREFIX) and k[len(ENV_PREFIX) :] not in known):
         # Matched without the prefix they share, which would make every name look close.
         close = difflib.get_close_matches(key[len(ENV_PREFIX) :], known, n=1)
-        hint = f"did you mean {ENV_PREFIX}{close[0]}?" if close else "the README's settings table lists them"
+        hint = f"did you mean {ENV_PREFIX}{close[0]}?" if close else "cobalt-mock serve --help lists them"
         messages.append(f"{key} is not a cobalt-mock setting and is ignored; {hint}")
     return messages
 
 
 _SECRET_FIELDS = frozenset({"client_secret", "access_token", "control_token"})
 
-_PARSERS: dict[str, Callable[[object], Any]] = {
-    "host": _non_empty("a host name or IP address"),  # "" would bind every interface
-    "port": number(int, 0, 65535),
-    "webhook_urls": _parse_webhook_urls,
-    "webhook_secret": _non_empty("a non-empty secret"),
-    "delay": Delay.parse,
-    "api_latency": Delay.parse,
-    "seed": number(int, -(2**63)),
-    "timezone": _parse_timezone,
-    "client_id": _parse_optional_str,
-    "client_secret": _parse_optional_str,
-    "access_token": _parse_optional_str,
-    "token_references": _parse_mapping,
-    "webhook_timeout": number(float, 0.001),
-    "retry_timeout": number(float, 0.001),
-    "retry_delay": number(float, 0),
-    "delivery_concurrency": number(int, 1),
-    "max_jobs": number(int, 1),
-    "max_events": number(int, 1),
-    "max_cached_appointments": number(int, 1),
-    "max_journal": number(int, 1),
-    "max_body_bytes": number(int, 1),
-    "read_timeout": number(float, 0.001),
-    "shutdown_grace": number(float, 0),
-    "control": _parse_bool,
-    "control_token": _parse_optional_str,
-    "log_level": _parse_log_level,
+
+class Spec(NamedTuple):
+    """One setting's parser and its help: what it means and which values it takes. The default and
+    the environment variable are added by ``describe``; ``--help`` and the docs' settings reference
+    both print ``describe``, so the two cannot disagree."""
+
+    parse: Callable[[object], Any]
+    help: str
+
+
+SPECS: dict[str, Spec] = {
+    "host": Spec(
+        _non_empty("a host name or IP address"),  # "" would bind every interface
+        "interface to bind; anything but loopback exposes the fake (and its control API) to the network",
+    ),
+    "port": Spec(number(int, 0, 65535), "TCP port to listen on, 0-65535; 0 picks a free one"),
+    "webhook_urls": Spec(
+        _parse_webhook_urls,
+        "webhook URL registered at start-up, as POST /v1/webhook would (repeatable flag; "
+        "comma-separated in the variable); absolute http or https",
+    ),
+    "webhook_secret": Spec(
+        _non_empty("a non-empty secret"),
+        "secret that signs every webhook (HMAC-SHA256 of the body); fixed by default and printed "
+        "at start-up, so receivers stay configured across restarts",
+    ),
+    "delay": Spec(
+        Delay.parse,
+        "seconds from an accepted fetch to its webhook: fixed (2), uniform in a range (1..5) or "
+        "lognormal:MEDIAN:SIGMA; drawn per job from the seed",
+    ),
+    "api_latency": Spec(
+        Delay.parse,
+        "latency added before every /v1 answer (not /_mock/), same forms as delay; drawn per request",
+    ),
+    "seed": Spec(
+        number(int, -(2**63)),
+        "seed of the generated appointments and per-job draws: same seed and request, same data",
+    ),
+    "timezone": Spec(
+        _parse_timezone,
+        "clinic time zone (IANA name, e.g. America/New_York) for every access token; unset, each "
+        "token gets one drawn from the seed",
+    ),
+    "client_id": Spec(
+        _parse_optional_str, "accept only this client_id; unset, any non-empty value is accepted"
+    ),
+    "client_secret": Spec(
+        _parse_optional_str,
+        "accept only this client_secret; unset, any non-empty value is accepted",
+    ),
+    "access_token": Spec(
+        _parse_optional_str,
+        "accept only this access_token; unset, any non-empty value is accepted",
+    ),
+    "token_references": Spec(
+        _parse_mapping,
+        "access_token_reference_id per access token, as token=ref pairs: tok=user_1,tok2=user_2 "
+        "(unset tokens get user_ + a hash of the token)",
+    ),
+    "webhook_timeout": Spec(
+        number(float, 0.001), "seconds a webhook's first attempt may take (Cobalt: 5); > 0"
+    ),
+    "retry_timeout": Spec(number(float, 0.001), "seconds the retry may take (Cobalt: 2); > 0"),
+    "retry_delay": Spec(
+        number(float, 0), "seconds before the one retry after a 5xx, 429 or connection error (Cobalt: 1)"
+    ),
+    "delivery_concurrency": Spec(number(int, 1), "webhook deliveries in flight at once; >= 1"),
+    "max_jobs": Spec(
+        number(int, 1),
+        "unfinished jobs kept at once; a fetch past it waits for room (never dropped); >= 1",
+    ),
+    "max_events": Spec(
+        number(int, 1), "webhook events kept for GET /v1/webhook-events; oldest evicted first; >= 1"
+    ),
+    "max_cached_appointments": Spec(
+        number(int, 1), "appointments kept in the GET /v1/appointments cache; oldest evicted; >= 1"
+    ),
+    "max_journal": Spec(number(int, 1), "requests kept in the journal (/_mock/requests); >= 1"),
+    "max_body_bytes": Spec(number(int, 1), "largest request body accepted; larger ones get 413; >= 1"),
+    "read_timeout": Spec(
+        number(float, 0.001),
+        "seconds a connection has to send a whole request; idle or slower ones are closed; > 0",
+    ),
+    "shutdown_grace": Spec(
+        number(float, 0),
+        "seconds to finish due webhooks after SIGTERM/SIGINT; a second signal exits at once",
+    ),
+    "control": Spec(_parse_bool, "serve the control API under /_mock/ (true/false)"),
+    "control_token": Spec(
+        _parse_optional_str,
+        "token the control API requires as 'authorization: Bearer TOKEN' (unset: none; loopback only)",
+    ),
+    "log_level": Spec(_parse_log_level, f"log level: {', '.join(LOG_LEVELS)}"),
 }
+
+
+def default_text(name: str) -> str:
+    """A setting's default as it would be written in a flag or variable (``unset`` for none)."""
+    value = Settings().public()[name]
+    if value is None or value == [] or value == {}:
+        return "unset"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    if isinstance(value, dict):
+        return ",".join(f"{k}={v}" for k, v in value.items())
+    return str(value)
+
+
+def describe(name: str) -> str:
+    """A setting's one-paragraph help: meaning, allowed values, default, environment twin."""
+    return f"{SPECS[name].help} (default {default_text(name)}; env {ENV_PREFIX}{name.upper()})"

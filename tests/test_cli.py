@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -17,7 +18,7 @@ from mock_server import cli
 from mock_server.api.serving import bind_socket
 from mock_server.delivery.webhook import serialize, sign
 from mock_server.resources import data_dir
-from mock_server.settings import DEFAULT_WEBHOOK_SECRET
+from mock_server.settings import DEFAULT_WEBHOOK_SECRET, Settings, flag_for
 from mock_server.testing.receiver import WebhookReceiver
 from tests.conftest import HEADERS, WEEK
 from tests.serve_process import ServeProcess, tracked_processes
@@ -233,7 +234,7 @@ def test_an_unknown_variable_is_warned_once_with_the_nearest_name(
         "cobalt-mock: warning: COBALT_MOCK_DELY is not a cobalt-mock setting and is ignored;"
         " did you mean COBALT_MOCK_DELAY?",
         "cobalt-mock: warning: COBALT_MOCK_XYZZY is not a cobalt-mock setting and is ignored;"
-        " the README's settings table lists them",
+        " cobalt-mock serve --help lists them",
     ]
 
 
@@ -245,12 +246,21 @@ def test_non_loopback_detection() -> None:
     assert not cli._is_loopback("example.com")
 
 
-def test_help_lists_every_setting(capsys: pytest.CaptureFixture[str]) -> None:
+def test_help_explains_every_setting_with_default_and_variable(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     with pytest.raises(SystemExit):
         cli.main(["serve", "--help"])
-    out = capsys.readouterr().out
-    for flag in ("--delay", "--seed", "--webhook-url", "--webhook-secret", "--client-id", "--max-jobs"):
-        assert flag in out
+    # Each flag's entry, its help wrapped under it when the metavar is long.
+    entries = {
+        "-" + entry.split()[0]: " ".join(entry.split())
+        for entry in capsys.readouterr().out.split("\n  -")
+        if entry.startswith("-")
+    }
+    for f in dataclasses.fields(Settings):
+        entry = entries[flag_for(f.name)]
+        assert entry.endswith(f"env COBALT_MOCK_{f.name.upper()})"), entry
+        assert "(default " in entry, entry
 
 
 def documented_webhook() -> Path:

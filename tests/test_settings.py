@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -154,3 +155,20 @@ def test_webhook_urls_are_checked_as_the_api_checks_them() -> None:
 @given(st.text())
 def test_is_http_url_never_raises(text: str) -> None:
     assert is_http_url(text) in (True, False)
+
+
+def test_every_setting_has_a_spec_and_every_spec_a_setting() -> None:
+    from mock_server.settings import SPECS
+
+    assert list(SPECS) == [f.name for f in dataclasses.fields(Settings)]
+    assert all(spec.help and not spec.help.endswith(".") for spec in SPECS.values())
+
+
+def test_describe_gives_meaning_default_and_environment_twin() -> None:
+    from mock_server.settings import describe
+
+    assert describe("port") == (
+        "TCP port to listen on, 0-65535; 0 picks a free one (default 8765; env COBALT_MOCK_PORT)"
+    )
+    assert "(default unset; env COBALT_MOCK_CONTROL_TOKEN)" in describe("control_token")
+    assert "(default true; env COBALT_MOCK_CONTROL)" in describe("control")

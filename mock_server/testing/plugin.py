@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pytest
 
 from mock_server.errors import ConfigError
-from mock_server.settings import ENV_PREFIX, Settings
+from mock_server.settings import ENV_PREFIX, SPECS, Settings, default_text
 from mock_server.settings import flag_for as settings_flag
 from mock_server.testing.handle import MARKER, CobaltMock
 from mock_server.testing.session import CobaltMockServer
@@ -54,7 +54,7 @@ def ini_for(name: str) -> str:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("cobalt-mock", "cobalt-mock fake server (see the README's settings table)")
+    group = parser.getgroup("cobalt-mock", "cobalt-mock fake server (each setting also as an ini option)")
     for name in NAMES:
         many = name == "webhook_urls"
         group.addoption(
@@ -63,9 +63,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             default=None,
             action="append" if many else "store",
             metavar="URL" if many else name.upper(),
-            help=f"setting {name}{' (repeatable)' if many else ''}; over ini {ini_for(name)}",
+            help=f"{SPECS[name].help} (default {default_text(name)}; over ini {ini_for(name)})",
         )
-        about = f"cobalt-mock setting {name}; over env {ENV_PREFIX}{name.upper()}"
+        about = f"cobalt-mock: {SPECS[name].help} (over env {ENV_PREFIX}{name.upper()})"
         if many:  # one URL a line, or a TOML list
             parser.addini(ini_for(name), about, type="linelist", default=[])
         else:
