@@ -349,6 +349,8 @@ class Spec(NamedTuple):
 
     parse: Callable[[object], Any]
     help: str
+    reads: str = ""
+    """For a setting that picks a reading of Cobalt's docs: the sentence of the docs it reads."""
 
 
 SPECS: dict[str, Spec] = {
