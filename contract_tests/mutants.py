@@ -61,31 +61,19 @@ class Exchange:
 Rewrite = Callable[[Exchange], None]
 
 
-def conform(scope: Scope, body: bytes) -> tuple[Scope, bytes]:
-    """The request as the fake would read it if it followed cobalt-api.md §8 already (it lags on one
-    decision, see ``properties.FAKE_LAGS``): a trailing slash is the same route. Only the live-mode
-    tests' servers use it."""
-    path = scope["path"]
-    if len(path) > 1 and path.endswith("/"):
-        scope = {**scope, "path": path.rstrip("/"), "raw_path": path.rstrip("/").encode()}
-    return scope, body
-
-
 class Rewriting:
     """Buffers each request and JSON answer of ``app`` so that ``rewrite`` can change the answer.
 
-    With ``rewrite`` None it passes everything through untouched: the unbroken fake. With
-    ``conforming``, requests are first read as §8 says (``conform``).
+    With ``rewrite`` None it passes everything through untouched: the unbroken fake.
     """
 
-    def __init__(self, app: ASGIApp, rewrite: Rewrite | None = None, *, conforming: bool = False) -> None:
+    def __init__(self, app: ASGIApp, rewrite: Rewrite | None = None) -> None:
         self.app = app
         self.rewrite = rewrite
-        self.conforming = conforming
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rewrite = self.rewrite
-        if scope["type"] != "http" or (rewrite is None and not self.conforming):
+        if scope["type"] != "http" or rewrite is None:
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
@@ -98,8 +86,6 @@ class Rewriting:
                 break
         request_body = b"".join(chunks)
         sent = scope["path"], request_body  # what the client sent, for the rewrite to see
-        if self.conforming:
-            scope, request_body = conform(scope, request_body)
         replayed = False
 
         async def replay() -> Message:
@@ -614,11 +600,11 @@ class Switchable:
     are swapped serves them all. ``become(None)`` is the unbroken fake (the control).
     """
 
-    def __init__(self, *, await_timeout: float = 2.0, conforming: bool = False, **settings: object) -> None:
+    def __init__(self, *, await_timeout: float = 2.0, **settings: object) -> None:
         chosen = Settings().replace(**{**FAKE_SETTINGS, "webhook_secret": SECRET, **settings})
         self.sender = SwitchedSender(make_sender(None, chosen.delivery_concurrency))
         app = create_app(chosen, sender=self.sender)
-        self.middleware = Rewriting(app, conforming=conforming)
+        self.middleware = Rewriting(app)
         self.target = FakeTarget(self.middleware, webhook_timeout=await_timeout).start()
 
     def become(self, mutant: Mutant | None) -> FakeTarget:

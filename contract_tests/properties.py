@@ -86,12 +86,6 @@ def rejecting(case: Invalid) -> Step:
 # --- the two ways to run a property -------------------------------------------------------------------
 
 
-# Decisions of cobalt-api.md §8 that the fake in this tree does not implement yet (the fake's own
-# work adds them; ``test_fake_only`` pins that they still lag, so this set is emptied when they land).
-# The live plan still sends their steps: a live run settles them against the real API.
-FAKE_LAGS = frozenset({"trailing-slash"})
-
-
 class Fuzz:
     """Hypothesis, for the fake: ``config``'s examples drawn from a strategy, the plan's steps explicit."""
 
@@ -100,7 +94,7 @@ class Fuzz:
         self.plan = plan or Plan.build()
 
     def steps(self, group: str, mode: str | None) -> list[Step]:
-        return [step for step in self.plan.group(group, mode) if step.rule not in FAKE_LAGS]
+        return self.plan.group(group, mode)
 
     def property(
         self,

@@ -1,11 +1,10 @@
 """The live mode, tried as a user would: pointed at local servers that break one rule at a time.
 
-Each server is the fake behind ``mutants.Rewriting`` (reading requests as cobalt-api.md §8 says, see
-``mutants.conform``), broken by one of ``mutants.LIVE_BREAKS``: what a polling client of a real API
-can see, the HTTP answers and the ``webhook-events`` rows. The live run (``properties.run_live``,
-what ``pytest --cobalt-base-url`` runs) must fail on it, on every seed tried, with the broken rule
-contradicted in its report; against the unbroken server it must pass. A few breaks run here; all of
-them, on more seeds, with ``--cobalt-slow`` (``make contract-slow``).
+Each server is the fake behind ``mutants.Rewriting``, broken by one of ``mutants.LIVE_BREAKS``: what
+a polling client of a real API can see, the HTTP answers and the ``webhook-events`` rows. The live
+run (``properties.run_live``, what ``pytest --cobalt-base-url`` runs) must fail on it, on every seed
+tried, with the broken rule contradicted in its report; against the unbroken server it must pass. A
+few breaks run here; all of them, on more seeds, with ``--cobalt-slow`` (``make contract-slow``).
 """
 
 from __future__ import annotations
@@ -52,7 +51,7 @@ def options(**values: Any) -> PlanOptions:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[mutants.Switchable]:
-    fake = mutants.Switchable(conforming=True)
+    fake = mutants.Switchable()
     yield fake
     fake.close()
 

@@ -83,7 +83,9 @@ def create_app(
     routes = cobalt_routes(CobaltApi(state), FetchEndpoint(state))
     if settings.control:
         routes += ControlApi(state, settings.control_token).routes()
-    return CobaltApp(Router(routes, lifespan=lifespan), journal, state, errors)
+    # No redirects: the pipeline routes `/x/` as `/x`, and a redirect's Location would come from `Host`.
+    router = Router(routes, redirect_slashes=False, lifespan=lifespan)
+    return CobaltApp(router, journal, state, errors)
 
 
 class CobaltApp:

@@ -145,7 +145,7 @@ class CobaltApi:
     async def openapi(self, request: Request) -> Response:
         from mock_server.api.openapi import build_openapi  # built on demand: it reads every schema
 
-        return JSONResponse(build_openapi(str(request.base_url).rstrip("/")))
+        return JSONResponse(build_openapi())
 
 
 def query_of(request: Request) -> QueryParams:

@@ -15,7 +15,9 @@ from mock_server import resources
 from mock_server.model.jobs import EVENT_TYPE
 from mock_server.version import __version__
 
-DEFAULT_SERVER_URL = "http://127.0.0.1:8765"
+# Relative: the API is wherever this document was fetched from. Nothing is built from the request's
+# `Host` header (section 8), which a client, or anyone between it and the fake, chooses.
+SERVERS = [{"url": "/", "description": "the fake that served this document"}]
 COMPONENTS = "#/components/schemas/"
 
 _FULL_AUTH: list[dict[str, list[str]]] = [{"client_id": [], "client_secret": [], "access_token": []}]
@@ -24,8 +26,8 @@ _WEBHOOK_AUTH: list[dict[str, list[str]]] = [{"client_id": [], "client_secret": 
 _DROPPED_KEYS = frozenset({"$id", "$schema", "$dynamicAnchor"})
 
 
-def build_openapi(server_url: str | None = None) -> dict[str, Any]:
-    """The whole document; ``server_url`` is where the fake listens (default: its usual address)."""
+def build_openapi() -> dict[str, Any]:
+    """The whole document."""
     doc = {
         "openapi": "3.1.0",
         "info": {
@@ -37,7 +39,7 @@ def build_openapi(server_url: str | None = None) -> dict[str, Any]:
             ),
         },
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
-        "servers": [{"url": server_url or DEFAULT_SERVER_URL}],
+        "servers": SERVERS,
         "security": _FULL_AUTH,
         "paths": _paths(),
         "webhooks": _webhooks(),

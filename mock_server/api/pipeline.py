@@ -5,8 +5,10 @@ journal must not change it), adds the configured API latency, and tells the conn
 deadline (``mock_server.api.serving``) when the request has been read and answered. Handlers raise
 ``ApiError`` (or let anything else escape); the pipeline answers every error in Cobalt's
 ``{"success": false, "message": ...}`` shape (``render_error``), and keeps unexpected ones for the
-test that caused them. It stands in for Starlette's two exception middlewares, which cost a fetch
-measurably more than the fetch itself (``docs/performance.md``); Starlette's router is behind it.
+test that caused them. A path's one trailing slash is dropped before routing, so every route
+answers both spellings (authentication first, as always) and nothing redirects. It stands in for
+Starlette's two exception middlewares, which cost a fetch measurably more than the fetch itself
+(``docs/performance.md``); Starlette's router is behind it.
 """
 
 from __future__ import annotations
@@ -69,11 +71,14 @@ class Pipeline:
             return
         deadline = CONNECTION.get()
         entry: RequestEntry | None = None
-        if not scope["path"].startswith(CONTROL_PREFIX):
+        path: str = scope["path"]
+        if not path.startswith(CONTROL_PREFIX):
             first: dict[str, str] = {}
-            entry = self.journal.start_scope(scope, first)
+            entry = self.journal.start_scope(scope, first)  # the path as sent
             scope[SCOPE_KEY] = entry
             scope[HEADERS_KEY] = first
+        if path[-1:] == "/" and path != "/":  # Express's default routing: `/x/` is `/x` (section 8)
+            scope["path"] = path[:-1]
         if deadline is not None:
             deadline.busy = True  # its headers are in; a body, if any, is read through `traced_receive`
         body_read = started = False

@@ -150,6 +150,48 @@ def test_unknown_path_and_wrong_method(fake: Fake) -> None:
     assert error(fake.http.delete("/v1/appointments"), 405) == "Method not allowed."
 
 
+def every_route(fake: Fake) -> list[tuple[str, str]]:
+    """(method, path) of every route the fake serves, its path parameters filled in."""
+    return sorted(
+        (method, re.sub(r"\{[^}]+\}", "x", route.path))
+        for route in fake.app.routes
+        for method in getattr(route, "methods", None) or ()
+        if method != "HEAD"
+    )
+
+
+def test_a_trailing_slash_is_the_same_route_everywhere(fake: Fake) -> None:
+    routes = every_route(fake)
+    assert {path.split("/")[1] for _, path in routes} == {"v1", "_mock", "openapi.json"}
+    for method, path in routes:
+        body = {"json": {}} if method in ("POST", "PATCH") else {}
+        plain = fake.http.request(method, path, **body)
+        slashed = fake.http.request(method, path + "/", **body)
+        assert (slashed.status_code, "location" in slashed.headers) == (plain.status_code, False), path
+        if slashed.status_code >= 400:  # the route's own answer, not the router's
+            assert slashed.json()["message"] == plain.json()["message"], path
+            assert slashed.json()["message"] not in ("Not found.", "Method not allowed."), path
+
+
+def test_a_trailing_slash_authenticates_first_and_is_journaled_as_sent(fake: Fake) -> None:
+    unauthenticated = httpx.post(f"{fake.url}/v1/appointments/fetch/", json=WEEK, timeout=10)
+    assert error(unauthenticated, 401) == "Missing required header(s): client_id, client_secret, access_token"
+    assert fake.http.post("/v1/appointments/fetch/", json=WEEK).status_code == 202
+    entries = fake.http.get("/_mock/requests", params={"kind": "request"}).json()["entries"]
+    assert [(e["path"], e["status"]) for e in entries[-2:]] == [
+        ("/v1/appointments/fetch/", 401),
+        ("/v1/appointments/fetch/", 202),
+    ]
+    assert error(fake.http.get("/v1/appointments/fetch//"), 404) == "Not found."  # one slash, as Express
+
+
+def test_nothing_is_built_from_the_host_header(fake: Fake) -> None:
+    for path in ("/openapi.json", "/openapi.json/", "/v1/appointments/fetch/", "/v1/nothing/"):
+        answer = fake.http.get(path, headers={"host": "attacker.invalid"})
+        assert answer.status_code < 300 or answer.status_code >= 400, path
+        assert "attacker.invalid" not in answer.text + str(answer.headers), path
+
+
 # --- acceptance and the webhook -------------------------------------------------------------------
 
 
