@@ -67,6 +67,7 @@ def _serve_args(s: Scenario, webhook_url: str) -> list[str]:
         *("--delay", "0", "--log-level", "warning", "--retry-delay", str(s.retry_delay)),
         *("--webhook-url", webhook_url, "--max-jobs", str(keep), "--max-events", str(keep)),
         *("--max-journal", str(2 * keep), "--delivery-concurrency", str(s.delivery_concurrency)),
+        *(() if s.admission_timeout is None else ("--admission-timeout", str(s.admission_timeout))),
     ]
 
 
@@ -134,13 +135,15 @@ async def _sample(fake: ServedFake, report: Report, every: float) -> None:
 
 def full_suite() -> list[Scenario]:
     """``make reliability``: the issue's two runs at full size, the faults again with Cobalt's own 1 s
-    retry delay, a long soak under retention limits, and a SIGTERM in the middle of a load."""
+    retry delay, a long soak under retention limits, a SIGTERM in the middle of a load, and more
+    fetches than ``max_jobs`` has room for (429s, no hang)."""
     return [
         Scenario("load", 10_000, 64),
         Scenario("faults", 10_000, 64, faults=FAULTY),
         Scenario("faults-cobalt-timing", 2_000, 64, faults=FAULTY, retry_delay=1.0),
         Scenario("soak", 50_000, 64, faults=FAULTY, retention=2_000),
         Scenario("shutdown-under-load", 3_000, 64, faults=SLOW, retention=500, stop_after=1_500),
+        Scenario("admission", 5_000, 64, faults=SLOW, retention=32, admission_timeout=0.05),
     ]
 
 
@@ -152,6 +155,7 @@ def quick_suite() -> list[Scenario]:
         Scenario("soak", 800, 32, faults=FAULTY, retention=100, light=True),
         Scenario("shutdown-under-load", 300, 32, faults=SLOW, retention=100, stop_after=150, light=True),
         Scenario("bounded-delivery", 48, 16, faults=SLOW, delivery_concurrency=4, light=True),
+        Scenario("admission", 200, 32, faults=SLOW, retention=8, admission_timeout=0.15, light=True),
     ]
 
 

@@ -16,6 +16,7 @@ from bench.reliability_report import Report, Scenario
 from bench.served_fake import ServedFake
 
 CLIENT = {"client_id": "ci_reliability", "client_secret": "cs_reliability"}
+HANG = 30.0  # seconds: a fetch not answered by then counts as a hang (admission_timeout is far less)
 FIRST_DAY = dt.date(2025, 1, 6)
 
 
@@ -55,7 +56,9 @@ class RawClient:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
-    async def post(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
+    async def post(
+        self, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
         if self.writer is None or self.reader is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         head = f"POST {path} HTTP/1.1\r\nhost: {self.host}\r\ncontent-length: {len(body)}\r\n"
@@ -74,7 +77,7 @@ class RawClient:
             raise
         if fields.get("connection", "").lower() == "close":
             self.close()
-        return status, content
+        return status, fields, content
 
     def close(self) -> None:
         if self.writer is not None:
@@ -98,16 +101,23 @@ async def load(s: Scenario, url: str, report: Report, accepted: list[Accepted], 
             report.requests += 1
             sent_at, sent = time.time(), time.perf_counter()
             try:
-                async with asyncio.timeout(30):
-                    status, content = await client.post("/v1/appointments/fetch", headers, orjson.dumps(body))
-            except (OSError, asyncio.IncompleteReadError, ValueError, TimeoutError) as exc:
-                if signalled:
+                async with asyncio.timeout(HANG):
+                    status, fields, content = await client.post(
+                        "/v1/appointments/fetch", headers, orjson.dumps(body)
+                    )
+            except (OSError, asyncio.IncompleteReadError, ValueError) as exc:  # TimeoutError is an OSError
+                if isinstance(exc, TimeoutError):
+                    report.hangs += 1
+                elif signalled:
                     report.refused_after_signal += 1
                 else:
                     report.transport_errors[type(exc).__name__] += 1
                 continue
             report.latencies.append(time.perf_counter() - sent)
             report.statuses[status] += 1
+            if status == 429:  # no room within admission_timeout: refused, never accepted, not lost
+                report.refused += 1
+                report.refused_without_retry_after += not fields.get("retry-after", "").isdigit()
             if status == 202:
                 job_id = orjson.loads(content)["job_id"]
                 if job_id in seen:

@@ -25,6 +25,7 @@ class Scenario:
     deadline: float = 900.0  # the whole run
     sample_every: float = 0.25  # RSS samples
     light: bool = False  # MRN and provider fetches only (cheaper to generate: the CI size)
+    admission_timeout: float | None = None  # None: the fake's default
 
 
 @dataclass
@@ -34,6 +35,9 @@ class Report:
     statuses: Counter[int] = field(default_factory=Counter)
     transport_errors: Counter[str] = field(default_factory=Counter)
     accepted: int = 0
+    refused: int = 0  # 429: no room within admission_timeout (never accepted, so never lost)
+    refused_without_retry_after: int = 0
+    hangs: int = 0  # fetches not answered within the load client's timeout
     job_ids: list[str] = field(default_factory=list)  # the 202s' job ids, in the order they came
     duplicate_job_ids: int = 0
     latencies: list[float] = field(default_factory=list)
@@ -85,12 +89,14 @@ class Report:
         s = self.scenario
         if self.server_5xx:
             out.append(f"{self.server_5xx} 5xx answer(s)")
-        unexpected = {k: v for k, v in self.statuses.items() if k != 202}
+        unexpected = {k: v for k, v in self.statuses.items() if k not in (202, 429)}
         if unexpected:
             out.append(f"fetches not answered 202: {dict(unexpected)}")
         if self.transport_errors and s.stop_after is None:
             out.append(f"transport errors: {dict(self.transport_errors)}")
         names = (
+            "hangs",
+            "refused_without_retry_after",
             "duplicate_job_ids",
             "losses",
             "duplicates",
@@ -133,6 +139,8 @@ class Report:
             "5xx": self.server_5xx,
             "transport_errors": dict(self.transport_errors),
             "refused_after_signal": self.refused_after_signal,
+            "refused": self.refused,
+            "hangs": self.hangs,
             "jobs": self.accepted,
             "jobs_listed": self.jobs_listed,
             "events": self.events,

@@ -247,6 +247,7 @@ class Settings:
     retry_delay: float = 1.0
     delivery_concurrency: int = 64
     max_jobs: int = 10_000
+    admission_timeout: float = 5.0
     max_events: int = 10_000
     max_cached_appointments: int = 200_000
     max_journal: int = 10_000
@@ -413,7 +414,13 @@ SPECS: dict[str, Spec] = {
     "delivery_concurrency": Spec(number(int, 1), "webhook deliveries in flight at once; >= 1"),
     "max_jobs": Spec(
         number(int, 1),
-        "unfinished jobs kept at once; a fetch past it waits for room (never dropped); >= 1",
+        "unfinished jobs at once; a fetch past it waits up to admission_timeout for room, then gets "
+        "429 (an accepted job is never dropped); also how many jobs /_mock/jobs keeps; >= 1",
+    ),
+    "admission_timeout": Spec(
+        number(float, 0),
+        "seconds a fetch waits for room while max_jobs jobs are unfinished, then 429 'Too many "
+        "fetches in progress. Retry later.' with Retry-After; >= 0",
     ),
     "max_events": Spec(
         number(int, 1), "webhook events kept for GET /v1/webhook-events; oldest evicted first; >= 1"

@@ -115,6 +115,16 @@ def test_webhook_delivery_concurrency_is_bounded() -> None:
     assert report.deliveries == scenario.fetches
 
 
+def test_past_max_jobs_fetches_are_refused_not_hung_and_nothing_accepted_is_lost() -> None:
+    scenario, report = ran("admission")
+    assert (report.refused > 0, report.accepted > 0) == (True, True)  # 32 clients for the 8 places
+    assert report.accepted + report.refused == report.requests == scenario.fetches
+    assert dict(report.statuses) == {202: report.accepted, 429: report.refused}
+    assert (report.hangs, report.refused_without_retry_after, report.losses) == (0, 0, 0)
+    assert report.deliveries == report.accepted  # every accepted job delivered, none of the refused
+    assert report.exit_code == 0
+
+
 def test_retention_limits_are_settings_and_the_oldest_go_first(serve: Callable[..., Fake]) -> None:
     fake = serve(max_jobs=3, max_events=3, max_journal=4)
     ids = [_complete(fake, str(n)) for n in range(6)]
@@ -142,7 +152,7 @@ def test_unfinished_jobs_are_never_evicted(serve: Callable[..., Fake]) -> None:
 
 
 def test_while_max_jobs_are_unfinished_a_new_fetch_waits_its_turn(serve: Callable[..., Fake]) -> None:
-    fake = serve(max_jobs=2, delay=60)
+    fake = serve(max_jobs=2, delay=60, admission_timeout=60)
     first, second = (fake.fetch({"search_by": "mrn", "mrn": str(n)}).json()["job_id"] for n in range(2))
     with ThreadPoolExecutor(2) as pool:
         gives_up = pool.submit(fake.fetch, {"search_by": "mrn", "mrn": "2"}, timeout=0.2)
@@ -154,6 +164,26 @@ def test_while_max_jobs_are_unfinished_a_new_fetch_waits_its_turn(serve: Callabl
         fake.http.post(f"/_mock/jobs/{first}/complete")  # one finishes: the next in line goes ahead
         third = waits.result(timeout=10).json()["job_id"]
     assert [j["job_id"] for j in fake.http.get("/_mock/jobs").json()["jobs"]] == [second, third]
+    assert fake.state.errors == []
+
+
+def test_past_admission_timeout_a_fetch_gets_429_with_retry_after(serve: Callable[..., Fake]) -> None:
+    fake = serve(max_jobs=3, delay=3600, admission_timeout=0.2)
+    held = [fake.fetch({"search_by": "mrn", "mrn": str(n)}).json()["job_id"] for n in range(3)]
+
+    refused = fake.fetch({"search_by": "mrn", "mrn": "3"})  # bounded by admission_timeout, not by us
+
+    assert (refused.status_code, refused.json()) == (
+        429,
+        {"success": False, "message": "Too many fetches in progress. Retry later."},
+    )
+    assert 3590 <= int(refused.headers["retry-after"]) <= 3600  # when the soonest job is due
+    assert [j["job_id"] for j in fake.http.get("/_mock/jobs").json()["jobs"]] == held  # none dropped
+    fake.http.post(f"/_mock/jobs/{held[0]}/complete")
+    assert fake.fetch({"search_by": "mrn", "mrn": "4"}).status_code == 202  # room again
+    assert fake.http.patch("/_mock/config", json={"admission_timeout": 0}).status_code == 200
+    at_once = fake.fetch({"search_by": "mrn", "mrn": "5"})  # 0: no wait at all
+    assert (at_once.status_code, at_once.headers["retry-after"].isdigit()) == (429, True)
     assert fake.state.errors == []
 
 

@@ -12,6 +12,7 @@ import asyncio
 import heapq
 import itertools
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterator
@@ -25,7 +26,7 @@ from mock_server.model.cache import AppointmentCache
 from mock_server.model.hooks import WebhookRegistry
 from mock_server.model.jobs import Attempt, EventRow, Job, Store
 from mock_server.model.journal import Journal
-from mock_server.model.state import LiveSettings
+from mock_server.model.state import LiveSettings, NoRoom
 
 log = logging.getLogger("cobalt_mock.webhooks")
 T = TypeVar("T")
@@ -91,11 +92,16 @@ class Timetable(Generic[T]):
     def _rearm(self, loop: asyncio.AbstractEventLoop) -> None:
         """A timer for the earliest current entry, unless one is set for it already (``fire`` may
         have scheduled something meanwhile)."""
+        due = self.next_due()
+        if due is not None and (self._timer is None or due < self._timer_at):
+            self._arm(loop, due)
+
+    def next_due(self) -> float | None:
+        """The loop time at which the earliest item is due, or None if none is scheduled."""
         heap = self._heap
         while heap and not self._current(heap[0]):
             heapq.heappop(heap)
-        if heap and (self._timer is None or heap[0][0] < self._timer_at):
-            self._arm(loop, heap[0][0])
+        return heap[0][0] if heap else None
 
     def __len__(self) -> int:
         return len(self._items)
@@ -201,16 +207,22 @@ class Dispatcher:
     async def admit(self, abandoned: asyncio.Future[None]) -> bool:
         """Backpressure for new fetches, first come first served: wait while ``max_jobs`` jobs are
         unfinished (scheduled, or being generated and delivered). A client faster than the fake, or
-        than its receiver, then sees slower 202s instead of the fake's memory growing without bound.
+        than its receiver, then sees slower 202s instead of the fake's memory growing without bound,
+        and past ``admission_timeout`` a 429 instead of an answer that never comes.
 
         True when it is this fetch's turn: record its job now, in the same step. False when
-        ``abandoned`` (its client hanging up) finished first; the turn then passes on.
+        ``abandoned`` (its client hanging up) finished first; the turn then passes on. ``NoRoom``
+        when the timeout came first.
         """
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append(turn)
         self._made_room()
         try:
-            await asyncio.wait({turn, abandoned}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                {turn, abandoned},
+                timeout=self._live.current.admission_timeout,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
         except BaseException:
             self._leave(turn)
             raise
@@ -218,7 +230,17 @@ class Dispatcher:
             self._admitted -= 1
             return True
         self._leave(turn)
-        return False
+        if abandoned.done():
+            return False
+        raise NoRoom(self.retry_after())
+
+    def retry_after(self) -> int:
+        """Whole seconds until room is likely, at least 1: 1 while a job is being completed (its
+        place frees when its deliveries end), else until the soonest scheduled job is due."""
+        due = self._timetable.next_due()
+        if self._running or due is None:
+            return 1
+        return max(1, math.ceil(due - asyncio.get_running_loop().time()))
 
     def _leave(self, turn: asyncio.Future[None]) -> None:
         if turn in self._waiting:

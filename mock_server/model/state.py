@@ -32,6 +32,7 @@ from mock_server.settings import Delay, Settings
 MSG_429 = "Too many requests. Please retry later."
 MSG_500 = "Internal server error."
 MSG_504 = "Gateway timeout."
+MSG_NO_ROOM = "Too many fetches in progress. Retry later."
 
 # Settings a running server cannot take back: they shaped its socket, its client or its registry.
 FIXED_AT_START = frozenset(
@@ -56,13 +57,23 @@ class LiveSettings:
         self.initial = settings
 
 
+class NoRoom(Exception):
+    """No place for a new job came within ``admission_timeout``; room is likely in ``retry_after``
+    whole seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"no room for a new job; retry in {retry_after}s")
+        self.retry_after = retry_after
+
+
 class Scheduler(Protocol):
     """What the model asks of the delivery layer (``mock_server.delivery.dispatcher.Dispatcher``)."""
 
     async def start(self, job: Job, watch: Callable[[], asyncio.Future[None]]) -> bool:
         """Take a place for a new job among the unfinished ones (waiting, first come first served,
         while ``max_jobs`` are unfinished), record it and, unless it is held or stalled, start its
-        timer. False when the client hung up first (``watch()``'s future ended)."""
+        timer. False when the client hung up first (``watch()``'s future ended); ``NoRoom`` when no
+        place came within ``admission_timeout``."""
 
     def schedule(self, job: Job, delay: float | None = None) -> None:
         """Complete ``job`` after ``delay`` seconds (its own delay by default)."""
@@ -167,8 +178,10 @@ class MockState:
     ) -> Job | None:
         """Accept a fetch: choose its behaviours, answer an API-level one, wait for room, record
         the job and start it. Returns the job (the caller answers 202), or None when the client hung
-        up while waiting for room. ``watch()`` makes a future that ends when the client hangs up
-        (made only when something waits); ``entry`` is the request's journal entry.
+        up while waiting for room; with no room within ``admission_timeout``, 429 with Retry-After
+        (the job was never recorded: nothing accepted is dropped). ``watch()`` makes a future that
+        ends when the client hangs up (made only when something waits); ``entry`` is the request's
+        journal entry.
 
         Behaviours come from the ``x-cobalt-mock-scenario`` ``header``, magic values and scenarios
         (consumed here). ``api_429``/``api_500`` raise their ``ApiError`` at once; ``api_timeout``
@@ -187,8 +200,11 @@ class MockState:
         if selection.api is not None:
             await self._answer_fault(selection.api, caller.access_token, watch)
         job = self._job(caller, request, selection.behaviours() if selection.job else {})
-        if not await self._scheduler.start(job, watch):
-            return None
+        try:
+            if not await self._scheduler.start(job, watch):
+                return None
+        except NoRoom as full:
+            raise ApiError(429, MSG_NO_ROOM, {"retry-after": str(full.retry_after)}) from None
         if entry is not None:
             entry.job_id = job.job_id
         return job

@@ -317,3 +317,34 @@ def test_httpx_sender_turns_any_transport_exception_into_a_failed_connection() -
         return False  # pragma: no cover
 
     assert asyncio.run(main()) is True
+
+
+class BlockedSender(ScriptedSender):
+    """Holds every POST until ``release`` is set: a job stays running meanwhile."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def __call__(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+        await self.release.wait()
+        return 200
+
+
+def test_retry_after_is_when_room_is_likely() -> None:
+    async def main() -> list[int]:
+        sender = BlockedSender()
+        dispatcher, store, _ = dispatcher_for(sender)
+        seen = [dispatcher.retry_after()]  # nothing unfinished
+        later = store.add_job(make_job())
+        dispatcher.schedule(later, delay=10.2)
+        seen.append(dispatcher.retry_after())  # the soonest due job, rounded up
+        running = store.add_job(Job("job_run", "tok", "ref", later.request, later.created_at, 0.0))
+        task = dispatcher.fire(running)
+        seen.append(dispatcher.retry_after())  # a job completing: its place frees any moment
+        sender.release.set()
+        await task
+        dispatcher.cancel(later.job_id)
+        return seen
+
+    assert asyncio.run(main()) == [1, 11, 1]
