@@ -19,10 +19,8 @@ from typing import Any
 from hypothesis import strategies as st
 
 from mock_server.api.inputs import (
+    DEFAULTS,
     KNOWN_FIELDS,
-    MAX_PROVIDERS,
-    MAX_RANGE_DAYS,
-    MAX_SINGLE_PROVIDER_DAYS,
     MSG_END_BEFORE_START,
     MSG_INVALID_DATE,
     MSG_MRN,
@@ -37,6 +35,10 @@ from mock_server.api.inputs import (
 from mock_server.model.jobs import SEARCH_MODES
 
 MODES = SEARCH_MODES
+# The suite's decisions are the fake's default rule readings (docs/rules.md).
+MAX_RANGE_DAYS = DEFAULTS.max_range_days
+MAX_SINGLE_PROVIDER_DAYS = DEFAULTS.max_single_provider_days
+MAX_PROVIDERS = DEFAULTS.max_providers
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 dates = st.dates(min_value=dt.date(2000, 1, 1), max_value=dt.date(2099, 12, 31))

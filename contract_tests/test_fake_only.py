@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Callable, Iterator
 
 import pytest
 from hypothesis import settings
 
 from contract_tests import properties
+from contract_tests.conformance import BY_ID
 from contract_tests.plan import Plan
 from contract_tests.target import FakeTarget, PollingTarget, start_fake
+from mock_server.settings import Settings
 from mock_server.testing.receiver import Behaviour
 
 pytestmark = pytest.mark.fake_only
@@ -87,3 +91,30 @@ CAUGHT_UP = ("empty-means-absent", "trailing-slash")
 def test_the_fake_follows_the_decisions_it_caught_up_with(fake: FakeTarget, rule: str) -> None:
     (step,) = [s for s in Plan.build().steps if s.rule == rule]
     assert properties.send(fake, step).status_code == 202
+
+
+# Each rule-reading decision: the plan step the fake refuses by it, and the value of the setting its
+# fix names that reads the rule the other way.
+READINGS: dict[str, tuple[str, object]] = {
+    "range-8-days-refused": ("range-8-days", 8),
+    "single-provider-5-days": ("one-provider-6-days", 6),
+    "providers-same-day": ("two-providers-2-days", False),
+    "provider-count-1-10": ("eleven-providers", 11),
+}
+
+
+@pytest.mark.parametrize("rule", sorted(READINGS))
+def test_a_rule_readings_fix_is_a_setting_that_settles_it(
+    fake: FakeTarget, make_fake: Callable[..., FakeTarget], rule: str
+) -> None:
+    """A contradicted decision's report says which setting makes the fake agree with the API: that
+    setting exists, and with it the fake accepts what the decision refused."""
+    step_id, value = READINGS[rule]
+    found = re.search(r"set (\w+)", BY_ID[rule].fix)
+    assert found is not None, BY_ID[rule].fix
+    name = found.group(1)
+    assert name in {f.name for f in dataclasses.fields(Settings)}
+    (step,) = [s for s in Plan.build().steps if s.id == step_id]
+    assert step.rule == rule
+    assert properties.send(fake, step).status_code == 400
+    assert properties.send(make_fake(**{name: value}), step).status_code == 202

@@ -241,6 +241,12 @@ class Settings:
     client_secret: str | None = None
     access_token: str | None = None
     token_references: tuple[tuple[str, str], ...] = ()
+    # Readings of Cobalt's fetch rules (docs/rules.md), the stricter one by default; day counts are
+    # inclusive: end_date - start_date <= N - 1.
+    max_range_days: int = 7
+    max_single_provider_days: int = 5
+    multi_provider_same_day: bool = True
+    max_providers: int = 10
     # Cobalt's delivery rules; changeable only so tests of other things need not wait on them.
     webhook_timeout: float = 5.0
     retry_timeout: float = 2.0
@@ -403,6 +409,29 @@ SPECS: dict[str, Spec] = {
         _parse_mapping,
         "access_token_reference_id per access token, as token=ref pairs: tok=user_1,tok2=user_2 "
         "(unset tokens get user_ + a hash of the token)",
+    ),
+    "max_range_days": Spec(
+        number(int, 1),
+        "longest date_range fetch in days, both ends counted (end_date - start_date <= N - 1); "
+        "8 is the lax reading of Cobalt's 7 (end_date - start_date <= 7); >= 1",
+        reads="Date range cannot exceed 7 days.",
+    ),
+    "max_single_provider_days": Spec(
+        number(int, 1),
+        "longest one-provider fetch in days, both ends counted (end_date - start_date <= N - 1); "
+        "6 is the lax reading of Cobalt's 5 (end_date - start_date <= 5); >= 1",
+        reads="one provider: a range of at most 5 days after start_date",
+    ),
+    "multi_provider_same_day": Spec(
+        _parse_bool,
+        "whether a fetch of 2 or more providers needs start_date == end_date (true/false); false "
+        "gives it the one-provider limit, max_single_provider_days",
+        reads="2-10 providers: start_date must equal end_date",
+    ),
+    "max_providers": Spec(
+        number(int, 1),
+        "most provider_ids in one provider fetch; >= 1",
+        reads="provider_ids: array of 1-10 EHR provider id strings",
     ),
     "webhook_timeout": Spec(
         number(float, 0.001), "seconds a webhook's first attempt may take (Cobalt: 5); > 0"

@@ -27,6 +27,37 @@ HEADERS = {"client_id": "ci_test", "client_secret": "cs_test", "access_token": "
 WEEK = {"start_date": "2025-01-06", "end_date": "2025-01-12"}
 
 
+def _providers(end: str, count: int) -> dict[str, Any]:
+    ids = [f"prov_{n}" for n in range(count)]
+    return {"search_by": "provider", "start_date": "2025-01-06", "end_date": end, "provider_ids": ids}
+
+
+# Each rule-reading setting (docs/rules.md): its lax value as text (for every form), and a fetch the
+# default refuses with Cobalt's message that the lax value accepts.
+RULE_READINGS: dict[str, tuple[str, dict[str, Any], str]] = {
+    "max_range_days": (
+        "8",
+        {"start_date": "2025-01-06", "end_date": "2025-01-13"},
+        "Date range cannot exceed 7 days.",
+    ),
+    "max_single_provider_days": (
+        "6",
+        _providers("2025-01-11", 1),
+        "Date range cannot exceed 5 days when fetching a single provider.",
+    ),
+    "multi_provider_same_day": (
+        "false",
+        _providers("2025-01-07", 2),
+        "start_date must equal end_date when fetching 2 to 10 providers.",
+    ),
+    "max_providers": (
+        "11",
+        _providers("2025-01-06", 11),
+        "Invalid provider_ids. It must be an array of 1 to 10 distinct, non-empty strings.",
+    ),
+}
+
+
 class Fake:
     """A running fake plus an httpx client that sends Cobalt's headers by default."""
 

@@ -20,7 +20,7 @@ from mock_server.delivery.webhook import serialize, sign
 from mock_server.resources import data_dir
 from mock_server.settings import DEFAULT_WEBHOOK_SECRET, Settings, flag_for
 from mock_server.testing.receiver import WebhookReceiver
-from tests.conftest import HEADERS, WEEK
+from tests.conftest import HEADERS, RULE_READINGS, WEEK
 from tests.serve_process import ServeProcess, tracked_processes
 
 
@@ -161,6 +161,13 @@ def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
             {"COBALT_MOCK_WEBHOOK_URLS": "ftp://x"},
             "COBALT_MOCK_WEBHOOK_URLS=ftp://x: 'ftp://x' is not",
         ),
+        (["serve", "--max-range-days", "0"], {}, "--max-range-days 0: expected a number >= 1, got '0'"),
+        (
+            ["serve"],
+            {"COBALT_MOCK_MULTI_PROVIDER_SAME_DAY": "maybe"},
+            "COBALT_MOCK_MULTI_PROVIDER_SAME_DAY=maybe: expected a boolean",
+        ),
+        (["serve", "--admission-timeout", "-1"], {}, "--admission-timeout -1: expected a number >= 0"),
         (["serve", "--delay", "abc"], {}, "--delay abc: delay must be seconds, a range like 1..5"),
         (["serve"], {"COBALT_MOCK_DELAY": "abc"}, "COBALT_MOCK_DELAY=abc: delay must be seconds, a range"),
         (["serve", "--webhook-secret", ""], {}, "--webhook-secret '': expected a non-empty secret"),
@@ -236,6 +243,32 @@ def test_an_unknown_variable_is_warned_once_with_the_nearest_name(
         "cobalt-mock: warning: COBALT_MOCK_XYZZY is not a cobalt-mock setting and is ignored;"
         " cobalt-mock serve --help lists them",
     ]
+
+
+@pytest.mark.parametrize("half", [0, 1])
+def test_the_rule_readings_are_variables_and_flags(
+    processes: type[ServeProcess], monkeypatch: pytest.MonkeyPatch, half: int
+) -> None:
+    """Half the rule settings from COBALT_MOCK_*, half from flags; the other run swaps them."""
+    for key in [k for k in os.environ if k.startswith("COBALT_MOCK_")]:
+        monkeypatch.delenv(key)
+    names = sorted(RULE_READINGS)
+    flags: list[str] = []
+    for i, name in enumerate(names):
+        lax = RULE_READINGS[name][0]
+        if i % 2 == half:
+            monkeypatch.setenv(f"COBALT_MOCK_{name.upper()}", lax)
+        else:
+            flags += [flag_for(name), lax]
+    server = processes("--log-level", "warning", "--delay", "0", *flags)
+    for name in names:
+        answer = httpx.post(
+            f"{server.url}/v1/appointments/fetch", json=RULE_READINGS[name][1], headers=HEADERS, timeout=10
+        )
+        assert answer.status_code == 202, (name, answer.text)
+    nine_days = {"start_date": "2025-01-06", "end_date": "2025-01-14"}
+    refused = httpx.post(f"{server.url}/v1/appointments/fetch", json=nine_days, headers=HEADERS, timeout=10)
+    assert (refused.status_code, refused.json()["message"]) == (400, "Date range cannot exceed 8 days.")
 
 
 def test_non_loopback_detection() -> None:

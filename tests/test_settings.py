@@ -20,6 +20,14 @@ def test_defaults() -> None:
     assert (s.host, s.port, s.seed, s.webhook_secret) == ("127.0.0.1", 8765, 0, DEFAULT_WEBHOOK_SECRET)
     assert s.delay == Delay("fixed", 2.0, 2.0)
     assert (s.webhook_timeout, s.retry_timeout, s.retry_delay) == (5.0, 2.0, 1.0)
+    assert (s.max_jobs, s.admission_timeout) == (10_000, 5.0)
+    # Cobalt's documented rules, read the stricter way (cobalt-api.md sections 2 and 8)
+    assert (s.max_range_days, s.max_single_provider_days, s.multi_provider_same_day, s.max_providers) == (
+        7,
+        5,
+        True,
+        10,
+    )
     assert not s.strict_credentials
 
 
@@ -162,6 +170,20 @@ def test_every_setting_has_a_spec_and_every_spec_a_setting() -> None:
 
     assert list(SPECS) == [f.name for f in dataclasses.fields(Settings)]
     assert all(spec.help and not spec.help.endswith(".") for spec in SPECS.values())
+
+
+def test_each_rule_reading_names_the_sentence_of_cobalts_docs_it_reads() -> None:
+    from mock_server.settings import SPECS
+
+    readings = {name: spec.reads for name, spec in SPECS.items() if spec.reads}
+    assert list(readings) == [
+        "max_range_days",
+        "max_single_provider_days",
+        "multi_provider_same_day",
+        "max_providers",
+    ]
+    assert "cannot exceed 7 days" in readings["max_range_days"]
+    assert "at most 5 days after start_date" in readings["max_single_provider_days"]
 
 
 def test_describe_gives_meaning_default_and_environment_twin() -> None:

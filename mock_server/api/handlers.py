@@ -145,7 +145,7 @@ class CobaltApi:
     async def openapi(self, request: Request) -> Response:
         from mock_server.api.openapi import build_openapi  # built on demand: it reads every schema
 
-        return JSONResponse(build_openapi())
+        return JSONResponse(build_openapi(self.state.settings))
 
 
 def query_of(request: Request) -> QueryParams:

@@ -5,7 +5,9 @@ Every endpoint reads its input through these, so credentials, media type and siz
 same way and their errors are worded the same way everywhere. The fetch body is checked against
 ``schemas/fetch-request.json`` (through the one loader); each schema error maps to the message
 Cobalt documents for it. Then the rules a schema cannot express: real calendar dates, range order
-and length, provider-count rules.
+and length, provider-count rules, each read as the server's settings say (``max_range_days``,
+``max_single_provider_days``, ``multi_provider_same_day``, ``max_providers``: ``docs/rules.md``); at
+their defaults every message is Cobalt's documented one, otherwise it names the configured limit.
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ from mock_server.api.pipeline import HEADERS_KEY, MSG_TOO_LARGE
 from mock_server.errors import ApiError
 from mock_server.model.behaviours import SCENARIO_HEADER
 from mock_server.model.jobs import SEARCH_MODES, FetchRequest, SearchBy
-from mock_server.resources import validator
+from mock_server.resources import load_schema, registry, validator
 from mock_server.settings import Settings, is_http_url
 
 if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
     from jsonschema.exceptions import ValidationError
 
 MSG_MEDIA_TYPE = "Content-Type must be application/json."
@@ -76,7 +79,7 @@ async def fetch_input(settings: Settings, scope: Scope, receive: Receive) -> Fet
     and the ``x-cobalt-mock-scenario`` header (the headers read in one pass)."""
     values = header_values(scope, _FETCH_HEADERS)
     credentials = check_credentials(settings, values)
-    request = parse_fetch_request(await read_json(values, receive, settings.max_body_bytes))
+    request = parse_fetch_request(await read_json(values, receive, settings.max_body_bytes), settings)
     return FetchInput(credentials, request, values[SCENARIO_HEADER])
 
 
@@ -152,21 +155,40 @@ async def until_disconnect(receive: Receive) -> None:
 
 # The fetch body and the query
 
+
+def _days(count: int) -> str:
+    return f"{count} day" if count == 1 else f"{count} days"
+
+
+def range_too_long(max_days: int) -> str:
+    return f"Date range cannot exceed {_days(max_days)}."
+
+
+def provider_range_too_long(max_days: int, providers: int = 1) -> str:
+    which = "a single provider" if providers == 1 else "providers"
+    return f"Date range cannot exceed {_days(max_days)} when fetching {which}."
+
+
+def providers_one_day(max_providers: int) -> str:
+    return f"start_date must equal end_date when fetching 2 to {max_providers} providers."
+
+
+def bad_provider_ids(max_providers: int) -> str:
+    return f"Invalid provider_ids. It must be an array of 1 to {max_providers} distinct, non-empty strings."
+
+
+DEFAULTS = Settings()
+"""Cobalt's documented rules, as the fake reads them by default."""
 MSG_INVALID_DATE = "Invalid date format. Use ISO format (YYYY-MM-DD)."
 MSG_END_BEFORE_START = "end_date must be after start_date."
-MSG_RANGE_TOO_LONG = "Date range cannot exceed 7 days."
-MSG_PROVIDER_RANGE_TOO_LONG = "Date range cannot exceed 5 days when fetching a single provider."
-MSG_PROVIDERS_ONE_DAY = "start_date must equal end_date when fetching 2 to 10 providers."
+MSG_RANGE_TOO_LONG = range_too_long(DEFAULTS.max_range_days)
+MSG_PROVIDER_RANGE_TOO_LONG = provider_range_too_long(DEFAULTS.max_single_provider_days)
+MSG_PROVIDERS_ONE_DAY = providers_one_day(DEFAULTS.max_providers)
 MSG_SEARCH_BY = "Invalid search_by. Must be one of: date_range, mrn, provider."
 MSG_MRN = "Invalid mrn. It must be a non-empty string."
-MSG_PROVIDER_IDS = "Invalid provider_ids. It must be an array of 1 to 10 distinct, non-empty strings."
+MSG_PROVIDER_IDS = bad_provider_ids(DEFAULTS.max_providers)
 MSG_NOT_JSON = "Request body must be valid JSON."
 MSG_NOT_OBJECT = "Request body must be a JSON object."
-
-# Inclusive day counts: "7 days" is Jan 1 - Jan 7 in every documented example.
-MAX_RANGE_DAYS = 7
-MAX_SINGLE_PROVIDER_DAYS = 5
-MAX_PROVIDERS = 10
 
 # Order in which missing parameters are named, as in "Missing required parameters: start_date, end_date."
 _PARAM_ORDER = ("start_date", "end_date", "mrn", "provider_ids", "webhook_url")
@@ -206,22 +228,24 @@ def parse_json_body(raw: bytes) -> Any:
         raise ApiError(400, MSG_NOT_JSON) from None
 
 
-def parse_fetch_request(body: Any) -> FetchRequest:
-    """Validate a parsed fetch body, raising ``ApiError(400, <Cobalt's message>)``."""
-    if type(body) is dict and (quick := quick_fetch(body)) is not None:
+def parse_fetch_request(body: Any, settings: Settings = DEFAULTS) -> FetchRequest:
+    """Validate a parsed fetch body by ``settings``' rule readings, raising
+    ``ApiError(400, <Cobalt's message>)``."""
+    if type(body) is dict and (quick := quick_fetch(body, settings.max_range_days)) is not None:
         return quick
-    return validate_fetch_body(body)
+    return validate_fetch_body(body, settings)
 
 
-def validate_fetch_body(body: Any) -> FetchRequest:
+def validate_fetch_body(body: Any, settings: Settings = DEFAULTS) -> FetchRequest:
     """The general path of ``parse_fetch_request``: every body, every rule, every message."""
     if not isinstance(body, dict):
         raise ApiError(400, MSG_NOT_OBJECT)
     body = without_blanks(body)
-    if not plainly_valid(body):  # the schema decides (and words) everything but the common shapes
-        errors = list(validator("fetch-request").iter_errors(body))
+    most = settings.max_providers
+    if not plainly_valid(body, most):  # the schema decides (and words) everything but the common shapes
+        errors = list(fetch_request_validator(most).iter_errors(body))
         if errors:
-            raise ApiError(400, _message_for(body, errors))
+            raise ApiError(400, _message_for(body, errors, most))
     search_by: SearchBy = body.get("search_by", "date_range")
     if search_by == "mrn":
         return FetchRequest("mrn", mrn=body["mrn"])
@@ -230,24 +254,25 @@ def validate_fetch_body(body: Any) -> FetchRequest:
         raise ApiError(400, MSG_END_BEFORE_START)
     days = (end - start).days + 1
     if search_by == "date_range":
-        if days > MAX_RANGE_DAYS:
-            raise ApiError(400, MSG_RANGE_TOO_LONG)
+        if days > settings.max_range_days:
+            raise ApiError(400, range_too_long(settings.max_range_days))
         return FetchRequest("date_range", start, end)
     providers = tuple(body["provider_ids"])
     if len(set(providers)) != len(providers):
-        raise ApiError(400, MSG_PROVIDER_IDS)
-    if len(providers) == 1 and days > MAX_SINGLE_PROVIDER_DAYS:
-        raise ApiError(400, MSG_PROVIDER_RANGE_TOO_LONG)
-    if len(providers) > 1 and days > 1:
-        raise ApiError(400, MSG_PROVIDERS_ONE_DAY)
+        raise ApiError(400, bad_provider_ids(most))
+    if len(providers) > 1 and settings.multi_provider_same_day:
+        if days > 1:
+            raise ApiError(400, providers_one_day(most))
+    elif days > settings.max_single_provider_days:
+        raise ApiError(400, provider_range_too_long(settings.max_single_provider_days, len(providers)))
     return FetchRequest("provider", start, end, provider_ids=providers)
 
 
-def quick_fetch(body: dict[str, Any]) -> FetchRequest | None:
+def quick_fetch(body: dict[str, Any], max_range_days: int = DEFAULTS.max_range_days) -> FetchRequest | None:
     """The two shapes nearly every fetch has, accepted without the general path: a date range of
-    at most 7 days (``search_by`` given or not) and an MRN. None means "take the general path",
-    which decides everything else and words every error (``tests/api/test_inputs.py`` checks with
-    Hypothesis that both paths agree on every body)."""
+    at most ``max_range_days`` (``search_by`` given or not) and an MRN. None means "take the general
+    path", which decides everything else and words every error (``tests/api/test_inputs.py`` checks
+    with Hypothesis that both paths agree on every body)."""
     mode = body.get("search_by", "date_range")
     if mode == "mrn":
         mrn = body.get("mrn")
@@ -257,7 +282,7 @@ def quick_fetch(body: dict[str, Any]) -> FetchRequest | None:
     if mode != "date_range" or len(body) != (3 if "search_by" in body else 2):
         return None
     start, end = _quick_date(body.get("start_date")), _quick_date(body.get("end_date"))
-    if start is None or end is None or not 0 <= (end - start).days < MAX_RANGE_DAYS:
+    if start is None or end is None or not 0 <= (end - start).days < max_range_days:
         return None
     return FetchRequest("date_range", start, end)
 
@@ -273,8 +298,9 @@ def _schema_date(value: str) -> dt.date | None:
     return dt.date.fromisoformat(value) if _is_schema_date(value) else None
 
 
-def plainly_valid(body: Mapping[str, Any]) -> bool:
-    """True only for bodies ``schemas/fetch-request.json`` accepts: its rules written out by hand.
+def plainly_valid(body: Mapping[str, Any], max_providers: int = DEFAULTS.max_providers) -> bool:
+    """True only for bodies ``fetch_request_validator(max_providers)`` accepts: its rules written
+    out by hand.
 
     Every fetch passes here first because asking jsonschema costs ~50 times more (a third of a
     fetch's time). False only means "ask the schema", which stays the authority and words the error;
@@ -292,7 +318,7 @@ def plainly_valid(body: Mapping[str, Any]) -> bool:
             if type(value) is not str or not value:
                 return False
         elif key == "provider_ids":
-            if type(value) is not list or not 1 <= len(value) <= MAX_PROVIDERS:
+            if type(value) is not list or not 1 <= len(value) <= max_providers:
                 return False
             if any(type(item) is not str or not item for item in value):
                 return False
@@ -325,7 +351,39 @@ def _is_schema_date(value: object) -> bool:
     return True
 
 
-def _message_for(body: Mapping[str, Any], errors: list[ValidationError]) -> str:
+def fetch_request_schema(max_providers: int) -> dict[str, Any]:
+    """``schemas/fetch-request.json`` with ``provider_ids`` up to ``max_providers`` (the file holds
+    Cobalt's documented 10): the schema this server's fetch follows, and its OpenAPI document shows."""
+    schema = load_schema("fetch-request")
+    if max_providers == DEFAULTS.max_providers:
+        return schema
+    changed: dict[str, Any] = _with_max_items(schema, max_providers)
+    return changed
+
+
+def _with_max_items(node: Any, max_items: int) -> Any:
+    if isinstance(node, list):
+        return [_with_max_items(item, max_items) for item in node]
+    if not isinstance(node, dict):
+        return node
+    return {k: max_items if k == "maxItems" else _with_max_items(v, max_items) for k, v in node.items()}
+
+
+@functools.lru_cache(maxsize=8)
+def fetch_request_validator(max_providers: int) -> Draft202012Validator:
+    """The validator of ``fetch_request_schema(max_providers)``, made once per limit."""
+    if max_providers == DEFAULTS.max_providers:
+        return validator("fetch-request")
+    from jsonschema import Draft202012Validator  # as resources.validator: not at start-up
+
+    return Draft202012Validator(
+        fetch_request_schema(max_providers),
+        registry=registry(),
+        format_checker=Draft202012Validator.FORMAT_CHECKER,
+    )
+
+
+def _message_for(body: Mapping[str, Any], errors: list[ValidationError], max_providers: int) -> str:
     """The one message Cobalt would give, chosen by a fixed priority over all schema errors."""
     unknown = [k for k in body if k not in KNOWN_FIELDS]
     if unknown:
@@ -344,7 +402,7 @@ def _message_for(body: Mapping[str, Any], errors: list[ValidationError]) -> str:
         return MSG_INVALID_DATE
     if "mrn" in fields:
         return MSG_MRN
-    return MSG_PROVIDER_IDS
+    return bad_provider_ids(max_providers)
 
 
 KNOWN_FIELDS = frozenset({"search_by", "start_date", "end_date", "mrn", "provider_ids"})

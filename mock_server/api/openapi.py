@@ -3,7 +3,9 @@
 The JSON schemas stay the one source: each file is embedded under ``components/schemas`` by its name
 (its ``$defs`` as ``<file>.<def>``), with ``$ref``s rewritten to point there. The document describes
 the open contract: the ``$dynamicRef`` hook that strict wrappers close (``schemas/README.md``) is
-dropped, and the ``*.strict`` wrappers are left out.
+dropped, and the ``*.strict`` wrappers are left out. The document is this server's: its fetch
+states the rule readings of its settings, and ``fetch-request`` allows its ``max_providers``
+(at the defaults, the file as it is).
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import copy
 from typing import Any
 
 from mock_server import resources
+from mock_server.api.inputs import DEFAULTS, fetch_request_schema
 from mock_server.model.jobs import EVENT_TYPE
+from mock_server.settings import Settings
 from mock_server.version import __version__
 
 # Relative: the API is wherever this document was fetched from. Nothing is built from the request's
@@ -26,8 +30,8 @@ _WEBHOOK_AUTH: list[dict[str, list[str]]] = [{"client_id": [], "client_secret": 
 _DROPPED_KEYS = frozenset({"$id", "$schema", "$dynamicAnchor"})
 
 
-def build_openapi() -> dict[str, Any]:
-    """The whole document."""
+def build_openapi(settings: Settings = DEFAULTS) -> dict[str, Any]:
+    """The whole document, for a server with ``settings`` (only its rule readings matter)."""
     doc = {
         "openapi": "3.1.0",
         "info": {
@@ -41,10 +45,10 @@ def build_openapi() -> dict[str, Any]:
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
         "servers": SERVERS,
         "security": _FULL_AUTH,
-        "paths": _paths(),
+        "paths": _paths(settings),
         "webhooks": _webhooks(),
         "components": {
-            "schemas": component_schemas(),
+            "schemas": component_schemas(settings.max_providers),
             "securitySchemes": {
                 name: {"type": "apiKey", "in": "header", "name": name, "description": text}
                 for name, text in (
@@ -59,13 +63,16 @@ def build_openapi() -> dict[str, Any]:
     return copy.deepcopy(doc)
 
 
-def component_schemas() -> dict[str, Any]:
+def component_schemas(max_providers: int = DEFAULTS.max_providers) -> dict[str, Any]:
     """Every schema file but the strict wrappers, with its ``$defs`` hoisted beside it."""
     out: dict[str, Any] = {}
     for name in resources.schema_names():
         if name.endswith(".strict"):
             continue
-        schema = copy.deepcopy(resources.load_schema(name))
+        loaded = (
+            fetch_request_schema(max_providers) if name == "fetch-request" else resources.load_schema(name)
+        )
+        schema = copy.deepcopy(loaded)
         for def_name, sub in schema.pop("$defs", {}).items():
             if "$dynamicAnchor" not in sub:
                 out[f"{name}.{def_name}"] = _rewrite(sub, name)
@@ -125,7 +132,21 @@ def _query(name: str, schema: dict[str, Any], description: str, *, required: boo
     return param
 
 
-def _paths() -> dict[str, Any]:
+def _fetch_rules(s: Settings) -> str:
+    many = (
+        "for one day (start_date == end_date)"
+        if s.multi_provider_same_day
+        else f"for up to {s.max_single_provider_days} days"
+    )
+    return (
+        f"This server's rules (its settings; docs/rules.md): date_range up to {s.max_range_days} days, "
+        f"one provider up to {s.max_single_provider_days} days, 2 to {s.max_providers} providers "
+        f"{many}; days are counted with both ends included. Cobalt's documented rules are the "
+        "defaults: 7 days, 5 days, 2 to 10 providers for one day. A rule broken is a 400 naming it."
+    )
+
+
+def _paths(settings: Settings) -> dict[str, Any]:
     hook_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
     date = _schema("common.date")
     return {
@@ -133,6 +154,7 @@ def _paths() -> dict[str, Any]:
             "post": {
                 "operationId": "fetchAppointments",
                 "summary": "Start a live fetch from the EHR; the result arrives by webhook",
+                "description": _fetch_rules(settings),
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": _schema("fetch-request")}},
@@ -144,6 +166,19 @@ def _paths() -> dict[str, Any]:
                     "405": _error("Wrong method."),
                     "413": _error("Body over 1 MiB."),
                     "415": _UNSUPPORTED,
+                    "429": {
+                        **_error(
+                            "Too many fetches in progress: max_jobs jobs stayed unfinished for "
+                            "admission_timeout seconds (or the api_429 behaviour)."
+                        ),
+                        "headers": {
+                            "Retry-After": {
+                                "description": "Whole seconds until room is likely.",
+                                "required": True,
+                                "schema": {"type": "integer", "minimum": 1},
+                            }
+                        },
+                    },
                 },
             }
         },

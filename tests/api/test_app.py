@@ -14,7 +14,7 @@ from mock_server.delivery.webhook import verify, verify_parsed
 from mock_server.resources import data_dir, read_json
 from mock_server.settings import DEFAULT_WEBHOOK_SECRET
 from mock_server.testing.receiver import WebhookReceiver
-from tests.conftest import HEADERS, WEEK, Fake
+from tests.conftest import HEADERS, RULE_READINGS, WEEK, Fake
 
 JOB_ID = re.compile(r"^job_[0-9A-Za-z]{22}$")
 
@@ -100,6 +100,39 @@ def test_strict_credentials(serve: Callable[..., Fake]) -> None:
 )
 def test_validation_rows(fake: Fake, body: Any, message: str) -> None:
     assert error(fake.fetch(body), 400) == message
+
+
+@pytest.mark.parametrize("name", sorted(RULE_READINGS))
+def test_each_rule_reading_is_a_setting(serve: Callable[..., Fake], name: str) -> None:
+    lax, body, documented = RULE_READINGS[name]
+    assert error(serve().fetch(body), 400) == documented  # the stricter reading by default
+    assert serve(**{name: lax}).fetch(body).status_code == 202
+
+
+def test_a_configured_limit_is_named_in_its_message(serve: Callable[..., Fake]) -> None:
+    fake = serve(max_range_days=3, max_single_provider_days=2, max_providers=4)
+    assert error(fake.fetch({**WEEK, "end_date": "2025-01-09"}), 400) == "Date range cannot exceed 3 days."
+    one = {
+        "search_by": "provider",
+        "provider_ids": ["p"],
+        "start_date": "2025-01-06",
+        "end_date": "2025-01-08",
+    }
+    assert error(fake.fetch(one), 400) == "Date range cannot exceed 2 days when fetching a single provider."
+    five = {**one, "provider_ids": list("abcde"), "end_date": "2025-01-06"}
+    assert error(fake.fetch(five), 400) == (
+        "Invalid provider_ids. It must be an array of 1 to 4 distinct, non-empty strings."
+    )
+    two = {**one, "provider_ids": ["a", "b"], "end_date": "2025-01-07"}
+    assert error(fake.fetch(two), 400) == "start_date must equal end_date when fetching 2 to 4 providers."
+    served = fake.http.get("/openapi.json").json()
+    assert "date_range up to 3 days" in served["paths"]["/v1/appointments/fetch"]["post"]["description"]
+    assert served["components"]["schemas"]["fetch-request"]["properties"]["provider_ids"]["anyOf"][0] == {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": 4,
+        "items": {"type": "string", "minLength": 1},
+    }
 
 
 def test_malformed_json(fake: Fake) -> None:

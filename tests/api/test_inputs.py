@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mock_server.api.inputs import (
+    DEFAULTS,
     MSG_END_BEFORE_START,
     MSG_INVALID_DATE,
     MSG_MRN,
@@ -20,6 +22,8 @@ from mock_server.api.inputs import (
     MSG_PROVIDERS_ONE_DAY,
     MSG_RANGE_TOO_LONG,
     MSG_SEARCH_BY,
+    fetch_request_schema,
+    fetch_request_validator,
     parse_bool_param,
     parse_choice,
     parse_date_range,
@@ -33,12 +37,13 @@ from mock_server.api.inputs import (
 )
 from mock_server.errors import ApiError
 from mock_server.model.jobs import FetchRequest
-from mock_server.resources import data_dir, read_json, validator
+from mock_server.resources import data_dir, load_schema, read_json, validator
+from mock_server.settings import Settings
 
 
-def message(body: Any) -> str:
+def message(body: Any, settings: Settings = DEFAULTS) -> str:
     with pytest.raises(ApiError) as info:
-        parse_fetch_request(body)
+        parse_fetch_request(body, settings)
     assert info.value.status == 400
     return info.value.message
 
@@ -183,6 +188,54 @@ def test_provider_rules() -> None:
     assert message({**body("2025-01-01", "2025-01-01", ["a"]), "provider_ids": "a"}) == MSG_PROVIDER_IDS
 
 
+def test_at_the_defaults_the_messages_are_cobalts_documented_ones() -> None:
+    assert (MSG_RANGE_TOO_LONG, MSG_PROVIDER_RANGE_TOO_LONG, MSG_PROVIDERS_ONE_DAY, MSG_PROVIDER_IDS) == (
+        "Date range cannot exceed 7 days.",
+        "Date range cannot exceed 5 days when fetching a single provider.",
+        "start_date must equal end_date when fetching 2 to 10 providers.",
+        "Invalid provider_ids. It must be an array of 1 to 10 distinct, non-empty strings.",
+    )
+
+
+def _provider(days: int, count: int) -> dict[str, Any]:
+    end = dt.date(2025, 1, 6) + dt.timedelta(days=days - 1)
+    ids = [f"p{n}" for n in range(count)]
+    return {
+        "search_by": "provider",
+        "start_date": "2025-01-06",
+        "end_date": end.isoformat(),
+        "provider_ids": ids,
+    }
+
+
+def test_each_rule_reads_its_setting_and_names_the_configured_limit() -> None:
+    week = {"start_date": "2025-01-06", "end_date": "2025-01-12"}
+    eight, nine = {**week, "end_date": "2025-01-13"}, {**week, "end_date": "2025-01-14"}
+    lax = DEFAULTS.replace(max_range_days=8)
+    assert parse_fetch_request(eight, lax).end_date == dt.date(2025, 1, 13)
+    assert message(nine, lax) == "Date range cannot exceed 8 days."
+    assert message(week, DEFAULTS.replace(max_range_days=1)) == "Date range cannot exceed 1 day."
+
+    six = DEFAULTS.replace(max_single_provider_days=6)
+    assert parse_fetch_request(_provider(6, 1), six).provider_ids == ("p0",)
+    assert message(_provider(7, 1), six) == "Date range cannot exceed 6 days when fetching a single provider."
+
+    spanning = DEFAULTS.replace(multi_provider_same_day=False)
+    assert parse_fetch_request(_provider(5, 3), spanning).end_date == dt.date(2025, 1, 10)
+    assert message(_provider(6, 3), spanning) == "Date range cannot exceed 5 days when fetching providers."
+    assert message(_provider(2, 3)) == MSG_PROVIDERS_ONE_DAY
+
+    three, twelve = DEFAULTS.replace(max_providers=3), DEFAULTS.replace(max_providers=12)
+    assert message(_provider(1, 4), three) == (
+        "Invalid provider_ids. It must be an array of 1 to 3 distinct, non-empty strings."
+    )
+    assert message(_provider(2, 2), three) == "start_date must equal end_date when fetching 2 to 3 providers."
+    assert len(parse_fetch_request(_provider(1, 12), twelve).provider_ids) == 12
+    assert message(_provider(1, 13), twelve) == (
+        "Invalid provider_ids. It must be an array of 1 to 12 distinct, non-empty strings."
+    )
+
+
 @pytest.mark.parametrize("value", ["bogus", 1, ["mrn"], "MRN", "dateRange"])
 def test_unknown_search_by(value: Any) -> None:
     assert message({"search_by": value, "mrn": "1"}) == MSG_SEARCH_BY
@@ -316,9 +369,17 @@ _BODIES = st.one_of(
 )
 
 
-@given(_BODIES)
-def test_hand_check_agrees_with_the_fetch_request_schema(body: dict[str, Any]) -> None:
-    assert plainly_valid(body) == validator("fetch-request").is_valid(body)
+@given(_BODIES, st.sampled_from([10, 1, 3, 11]))
+def test_hand_check_agrees_with_the_fetch_request_schema(body: dict[str, Any], most: int) -> None:
+    assert plainly_valid(body, most) == fetch_request_validator(most).is_valid(body)
+
+
+def test_the_schema_follows_max_providers_and_is_the_file_at_the_default() -> None:
+    assert fetch_request_schema(10) == load_schema("fetch-request")
+    assert fetch_request_validator(10) is validator("fetch-request")
+    twelve = _provider(1, 12)
+    assert [fetch_request_validator(n).is_valid(twelve) for n in (10, 11, 12)] == [False, False, True]
+    assert json.dumps(fetch_request_schema(12)).count('"maxItems": 12') == 2
 
 
 def test_hand_check_takes_every_valid_fixture() -> None:
@@ -349,13 +410,14 @@ _NEAR_RANGES = st.builds(
 )
 
 
-@given(st.one_of(_BODIES, _NEAR_RANGES))
-def test_quick_path_agrees_with_the_general_path(body: dict[str, Any]) -> None:
-    quick = quick_fetch(body)
+@given(st.one_of(_BODIES, _NEAR_RANGES), st.sampled_from([7, 1, 8]))
+def test_quick_path_agrees_with_the_general_path(body: dict[str, Any], max_range_days: int) -> None:
+    quick = quick_fetch(body, max_range_days)
     if quick is None:
         return
-    assert quick == validate_fetch_body(body)
-    assert parse_fetch_request(body) == quick
+    rules = DEFAULTS.replace(max_range_days=max_range_days)
+    assert quick == validate_fetch_body(body, rules)
+    assert parse_fetch_request(body, rules) == quick
 
 
 def test_quick_path_takes_the_common_shapes_and_leaves_the_rest() -> None:

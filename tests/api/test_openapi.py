@@ -13,6 +13,7 @@ from openapi_spec_validator import validate
 
 from mock_server import resources
 from mock_server.api.openapi import build_openapi
+from mock_server.settings import Settings
 
 DOC = build_openapi()
 SCHEMAS = DOC["components"]["schemas"]
@@ -135,10 +136,28 @@ def test_fetch_operation() -> None:
         "$ref": "#/components/schemas/fetch-request"
     }
     responses = op["responses"]
-    assert set(responses) == {"202", "400", "401", "405", "413", "415"}
+    assert set(responses) == {"202", "400", "401", "405", "413", "415", "429"}
     assert responses["202"]["content"]["application/json"]["schema"]["$ref"].endswith("/fetch-accepted")
-    for status in ("400", "401", "405", "413", "415"):
+    for status in ("400", "401", "405", "413", "415", "429"):
         assert responses[status]["content"]["application/json"]["schema"]["$ref"].endswith("/error")
+    assert responses["429"]["headers"]["Retry-After"]["schema"] == {"type": "integer", "minimum": 1}
+
+
+def test_the_document_states_the_servers_rule_readings() -> None:
+    fetch = operation("/v1/appointments/fetch", "post")["description"]
+    assert "date_range up to 7 days, one provider up to 5 days, 2 to 10 providers for one day" in fetch
+    assert SCHEMAS["fetch-request"] == build_openapi(Settings())["components"]["schemas"]["fetch-request"]
+    lax = Settings().replace(
+        max_range_days=8, max_single_provider_days=6, multi_provider_same_day=False, max_providers=12
+    )
+    other = build_openapi(lax)
+    validate(other)
+    assert (
+        "date_range up to 8 days, one provider up to 6 days, 2 to 12 providers for up to 6 days"
+        in (other["paths"]["/v1/appointments/fetch"]["post"]["description"])
+    )
+    provider_ids = other["components"]["schemas"]["fetch-request"]["properties"]["provider_ids"]
+    assert provider_ids["anyOf"][0]["maxItems"] == 12
 
 
 def test_cached_appointments_query() -> None:

@@ -20,6 +20,7 @@ from mock_server.api.serving import bind_socket
 from mock_server.settings import ENV_PREFIX, Settings
 from mock_server.testing import plugin as pytest_plugin
 from mock_server.testing.session import CobaltMockServer
+from tests.conftest import RULE_READINGS
 
 pytest_plugins = ["pytester"]
 
@@ -366,6 +367,32 @@ def test_flags_and_ini_options_are_made_from_the_settings(pytester: pytest.Pytes
     for name in ("delay", "seed", "webhook_secret", "max_body_bytes"):
         result.stdout.fnmatch_lines([f"*--cobalt-mock-{name.replace('_', '-')}=*", f"*cobalt_mock_{name} *"])
     result.stdout.fnmatch_lines(["*--cobalt-mock-webhook-url=URL*"])
+
+
+@pytest.mark.parametrize("form", ["marker", "ini", "flag"])
+def test_the_rule_readings_are_markers_ini_options_and_flags(pytester: pytest.Pytester, form: str) -> None:
+    lax = {name: value for name, (value, _, _) in RULE_READINGS.items()}
+    bodies = {name: body for name, (_, body, _) in RULE_READINGS.items()}
+    marker = f"@pytest.mark.cobalt_mock(**{lax!r})" if form == "marker" else ""
+    inner(
+        pytester,
+        f"""
+        BODIES = {bodies!r}
+
+        {marker}
+        def test_every_rule_read_the_lax_way(cobalt_mock):
+            for name, body in BODIES.items():
+                url = cobalt_mock.base_url + "/appointments/fetch"
+                answer = httpx.post(url, json=body, headers=cobalt_mock.headers)
+                assert answer.status_code == 202, (name, answer.text)
+        """,
+    )
+    if form == "ini":
+        pytester.makeini(
+            INNER_INI + "".join(f"cobalt_mock_{name} = {value}\n" for name, value in lax.items())
+        )
+    flags = [f"--cobalt-mock-{name.replace('_', '-')}={value}" for name, value in lax.items()]
+    pytester.runpytest(*(flags if form == "flag" else [])).assert_outcomes(passed=1)
 
 
 def test_a_bad_flag_or_ini_option_is_a_usage_error(pytester: pytest.Pytester) -> None:
