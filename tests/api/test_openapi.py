@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +18,7 @@ from openapi_spec_validator import validate
 from mock_server import resources
 from mock_server.api.openapi import build_openapi
 from mock_server.settings import Settings
+from tests.conftest import Fake
 
 DOC = build_openapi()
 SCHEMAS = DOC["components"]["schemas"]
@@ -247,3 +252,51 @@ def test_schemathesis_loads_the_document_and_generates_valid_fetch_bodies() -> N
         assert resources.validator("fetch-request").is_valid(case.body), case.body
 
     body_fits_the_schema()
+
+
+# --- the served document, checked by the validators users run ---------------------------------------
+
+SPECTRAL_DIR = Path(__file__).resolve().parents[2] / ".ci" / "spectral"
+
+
+def spectral() -> str | None:
+    """Spectral as .ci/run installs it (``npm ci --prefix .ci/spectral``), else one on the PATH."""
+    local = SPECTRAL_DIR / "node_modules" / ".bin" / "spectral"
+    return str(local) if local.exists() else shutil.which("spectral")
+
+
+def served_documents(serve: Callable[..., Fake], tmp_path: Path) -> list[Path]:
+    """``/openapi.json`` as a default server and a server with other rule readings serve it."""
+    lax = {"max_range_days": 8, "max_single_provider_days": 6, "multi_provider_same_day": False}
+    paths = []
+    for name, values in (("default", {}), ("lax", {**lax, "max_providers": 12})):
+        answer = serve(**values).http.get("/openapi.json/")
+        assert answer.status_code == 200, answer.text
+        paths.append(tmp_path / f"{name}.json")
+        paths[-1].write_bytes(answer.content)
+    return paths
+
+
+def test_the_served_document_passes_openapi_spec_validator(
+    serve: Callable[..., Fake], tmp_path: Path
+) -> None:
+    for path in served_documents(serve, tmp_path):
+        validate(json.loads(path.read_text(encoding="utf-8")))
+
+
+def test_the_served_document_passes_spectrals_oas_ruleset(serve: Callable[..., Fake], tmp_path: Path) -> None:
+    tool = spectral()
+    if tool is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("Spectral is missing: .ci/run installs it with npm ci --prefix .ci/spectral")
+        pytest.skip("Spectral is not installed (npm ci --prefix .ci/spectral)")
+    documents = served_documents(serve, tmp_path)
+    ruleset = str(SPECTRAL_DIR / "ruleset.yaml")
+    command = [tool, "lint", "--ruleset", ruleset, "--format", "json", "--quiet", *map(str, documents)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    found = json.loads(result.stdout or "[]")
+    errors = [
+        f"{d['code']} at {'.'.join(map(str, d['path']))}: {d['message']}" for d in found if d["severity"] == 0
+    ]
+    assert errors == [], errors
+    assert result.returncode == 0, result.stderr
