@@ -4,6 +4,12 @@ The JSON schemas stay the one source: each file is embedded under ``components/s
 (its ``$defs`` as ``<file>.<def>``), with ``$ref``s rewritten to point there. The document describes
 the open contract: the ``$dynamicRef`` hook that strict wrappers close (``schemas/README.md``) is
 dropped, and the ``*.strict`` wrappers are left out.
+
+Webhook registration is described in the version the server follows (``webhook_api``: the guide's,
+or the API reference's), not both: the two share ``POST /v1/webhook`` with different bodies and
+answers, and a document of both would tell a client generator, Prism or Schemathesis that either
+body works, when the fake refuses the other version's by name. The description says which version
+it is and how to get the other.
 """
 
 from __future__ import annotations
@@ -24,8 +30,9 @@ _WEBHOOK_AUTH: list[dict[str, list[str]]] = [{"client_id": [], "client_secret": 
 _DROPPED_KEYS = frozenset({"$id", "$schema", "$dynamicAnchor"})
 
 
-def build_openapi(server_url: str | None = None) -> dict[str, Any]:
-    """The whole document; ``server_url`` is where the fake listens (default: its usual address)."""
+def build_openapi(server_url: str | None = None, webhook_api: str = "guide") -> dict[str, Any]:
+    """The whole document; ``server_url`` is where the fake listens (default: its usual address),
+    ``webhook_api`` the version of webhook registration it serves."""
     doc = {
         "openapi": "3.1.0",
         "info": {
@@ -33,13 +40,14 @@ def build_openapi(server_url: str | None = None) -> dict[str, Any]:
             "version": __version__,
             "description": (
                 "A local fake of Cobalt's appointments live-fetch API (docs.usecobalt.com) plus its "
-                'own /_mock endpoints. Errors are always {"success": false, "message": ...}.'
+                'own /_mock endpoints. Errors are always {"success": false, "message": ...}. '
+                + _VERSIONS[webhook_api]
             ),
         },
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
         "servers": [{"url": server_url or DEFAULT_SERVER_URL}],
         "security": _FULL_AUTH,
-        "paths": _paths(),
+        "paths": _paths(webhook_api),
         "webhooks": _webhooks(),
         "components": {
             "schemas": component_schemas(),
@@ -123,7 +131,7 @@ def _query(name: str, schema: dict[str, Any], description: str, *, required: boo
     return param
 
 
-def _paths() -> dict[str, Any]:
+def _paths(webhook_api: str) -> dict[str, Any]:
     hook_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
     date = _schema("common.date")
     return {
@@ -165,70 +173,7 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
-        "/v1/webhook": {
-            "post": {
-                "operationId": "registerWebhook",
-                "summary": "Register a URL that receives every event",
-                "security": _WEBHOOK_AUTH,
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": _schema("webhook-register-request")}},
-                },
-                "responses": {
-                    "200": _json("webhook-register-response", "Registered; the secret signs deliveries."),
-                    "400": _error("Missing or invalid webhook_url, or an unknown field."),
-                    "401": _UNAUTHORIZED,
-                    "413": _error("Body over 1 MiB."),
-                    "415": _UNSUPPORTED,
-                },
-            },
-            "get": {
-                "operationId": "listWebhooks",
-                "summary": "The registered URLs and the signing secret",
-                "security": _WEBHOOK_AUTH,
-                "responses": {
-                    "200": _json("webhook-list-response", "The registered URLs."),
-                    "401": _UNAUTHORIZED,
-                },
-            },
-        },
-        "/v1/webhook/{id}": {
-            "delete": {
-                "operationId": "deleteWebhook",
-                "summary": "Remove a registered URL",
-                "security": _WEBHOOK_AUTH,
-                "parameters": [hook_id],
-                "responses": {
-                    "200": _json("webhook-delete-response", "Removed."),
-                    "401": _UNAUTHORIZED,
-                    "404": _NOT_FOUND,
-                },
-            }
-        },
-        "/v1/webhook/rotate-secret": {
-            "post": {
-                "operationId": "rotateWebhookSecret",
-                "summary": "New signing secret (guide form); the old one stays valid 24 h",
-                "security": _WEBHOOK_AUTH,
-                "responses": {
-                    "200": _json("webhook-rotate-response", "The new secret."),
-                    "401": _UNAUTHORIZED,
-                },
-            }
-        },
-        "/v1/webhook/{id}/rotate-secret": {
-            "post": {
-                "operationId": "rotateWebhookSecretById",
-                "summary": "New signing secret (API-reference form); the old one stays valid 24 h",
-                "security": _WEBHOOK_AUTH,
-                "parameters": [hook_id],
-                "responses": {
-                    "200": _json("webhook-rotate-response", "The new secret."),
-                    "401": _UNAUTHORIZED,
-                    "404": _NOT_FOUND,
-                },
-            }
-        },
+        **_webhook_paths(webhook_api, hook_id),
         "/v1/webhook-events": {
             "get": {
                 "operationId": "listWebhookEvents",
@@ -271,6 +216,110 @@ def _paths() -> dict[str, Any]:
             }
         },
     }
+
+
+_VERSIONS = {
+    "guide": (
+        "Webhook registration follows Cobalt's guide (webhook_api=guide): body webhook_url, one "
+        "secret per account, POST /v1/webhook/rotate-secret; a server started with "
+        "--webhook-api reference serves the API reference's version instead."
+    ),
+    "reference": (
+        "Webhook registration follows Cobalt's API reference (webhook_api=reference): body url, a "
+        "whsec_ secret per webhook, POST /v1/webhook/{id}/rotate-secret (the old secret verifies "
+        "24 h more); a server started with --webhook-api guide serves the guide's version instead."
+    ),
+}
+
+
+def _webhook_paths(webhook_api: str, hook_id: dict[str, Any]) -> dict[str, Any]:
+    """``/v1/webhook*`` as the version ``webhook_api`` names documents them."""
+    guide = webhook_api == "guide"
+    field = "webhook_url" if guide else "url"
+    delete = {
+        "delete": {
+            "operationId": "deleteWebhook",
+            "summary": "Remove a registered URL",
+            "security": _WEBHOOK_AUTH,
+            "parameters": [hook_id],
+            "responses": {
+                "200": _json("webhook-delete-response", "Removed."),
+                "401": _UNAUTHORIZED,
+                "404": _NOT_FOUND,
+            },
+        }
+    }
+    paths: dict[str, Any] = {
+        "/v1/webhook": {
+            "post": {
+                "operationId": "registerWebhook",
+                "summary": "Register a URL that receives every event",
+                "security": _WEBHOOK_AUTH,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": _schema(
+                                "webhook-register-request" if guide else "webhook-reference-create-request"
+                            )
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json(
+                        "webhook-register-response" if guide else "webhook-reference-create-response",
+                        "Registered; the secret signs deliveries."
+                        if guide
+                        else "Created; the webhook's own secret signs its deliveries.",
+                    ),
+                    "400": _error(f"Missing or invalid {field}, or an unknown field (named)."),
+                    "401": _UNAUTHORIZED,
+                    "413": _error("Body over 1 MiB."),
+                    "415": _UNSUPPORTED,
+                },
+            },
+            "get": {
+                "operationId": "listWebhooks",
+                "summary": "The registered URLs" + (" and the signing secret" if guide else ""),
+                "security": _WEBHOOK_AUTH,
+                "responses": {
+                    "200": _json(
+                        "webhook-list-response" if guide else "webhook-reference-list-response",
+                        "The registered URLs.",
+                    ),
+                    "401": _UNAUTHORIZED,
+                },
+            },
+        },
+        "/v1/webhook/{id}": delete,
+    }
+    if guide:
+        paths["/v1/webhook/rotate-secret"] = {
+            "post": {
+                "operationId": "rotateWebhookSecret",
+                "summary": "A new signing secret for the account; the old one stops verifying",
+                "security": _WEBHOOK_AUTH,
+                "responses": {
+                    "200": _json("webhook-rotate-response", "The new secret."),
+                    "401": _UNAUTHORIZED,
+                },
+            }
+        }
+    else:
+        paths["/v1/webhook/{id}/rotate-secret"] = {
+            "post": {
+                "operationId": "rotateWebhookSecret",
+                "summary": "A new signing secret for one webhook; the old one verifies 24 h more",
+                "security": _WEBHOOK_AUTH,
+                "parameters": [hook_id],
+                "responses": {
+                    "200": _json("webhook-reference-rotate-response", "The webhook's new secret."),
+                    "401": _UNAUTHORIZED,
+                    "404": _NOT_FOUND,
+                },
+            }
+        }
+    return paths
 
 
 def _header(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
