@@ -10,7 +10,9 @@ A delivery signed with the old secret comes from the ``old_secret`` behaviour.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,6 +20,8 @@ import pytest
 
 from mock_server import MockClient, WebhookReceiver, verify
 from mock_server.testing.handle import CobaltMock
+
+pytest_plugins = ["pytester"]
 
 SIGNATURE = "cobalt-verification"
 DAY = 24 * 3600
@@ -146,3 +150,10 @@ def test_the_clock_starts_each_test_at_real_time(cobalt_mock: CobaltMock) -> Non
     cobalt_mock.end()
     cobalt_mock.begin()
     assert abs(cobalt_mock.state.now() - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=1)
+
+
+def test_the_docs_example_passes(pytester: pytest.Pytester) -> None:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "webhook-api.md").read_text(encoding="utf-8")
+    (block,) = re.findall(r"```python\n(.*?)```", page, re.DOTALL)
+    pytester.makepyfile(test_docs="import pytest\n\n" + block)
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
