@@ -194,6 +194,62 @@ def check_error(
     findings.done()
 
 
+# --- webhook registration, in the version webhook_api names -------------------------------------------
+
+# Each version's body field and the schemas of its answers (docs/webhook-api.md).
+REGISTRATION = {
+    "guide": ("webhook_url", "webhook-register-response", "webhook-list-response", "webhook-rotate-response"),
+    "reference": (
+        "url",
+        "webhook-reference-create-response",
+        "webhook-reference-list-response",
+        "webhook-reference-rotate-response",
+    ),
+}
+
+
+def registration_body(api: str, url: str) -> dict[str, str]:
+    """``POST /v1/webhook``'s body in ``api``'s version."""
+    return {REGISTRATION[api][0]: url}
+
+
+def _version_answer(response: httpx.Response, api: str, schema: str, what: str) -> Any:
+    """A 200 whose body fits ``schema``, recorded under ``webhook-api`` (``api``'s version)."""
+    _exchange(response)
+    findings = Findings()
+    _no_5xx(response, findings)
+    body, problem = _json(response)
+    if response.status_code != 200:
+        problem = f"{what} answered {response.status_code}: {response.text[:300]}"
+    if problem is None:
+        problem = _problem(validator(schema), body, f"{what} does not match schema {schema!r}")
+    findings.check("webhook-api", problem is None, f"webhook_api={api}: {problem}")
+    findings.done()
+    return body
+
+
+def check_registration(response: httpx.Response, api: str) -> str:
+    """``POST /v1/webhook`` answered in ``api``'s version; returns the secret that signs the webhook."""
+    body = _version_answer(response, api, REGISTRATION[api][1], "POST /v1/webhook")
+    secret: str = body["webhook_secret_key"] if api == "guide" else body["webhook"]["webhook_secret_key"]
+    return secret
+
+
+def check_listing(response: httpx.Response, api: str) -> list[dict[str, Any]]:
+    """``GET /v1/webhook`` answered in ``api``'s version; returns the registered URLs."""
+    urls: list[dict[str, Any]] = _version_answer(response, api, REGISTRATION[api][2], "GET /v1/webhook")[
+        "webhook_urls"
+    ]
+    return urls
+
+
+def check_rotation(response: httpx.Response, api: str) -> str:
+    """A rotation answered in ``api``'s version; returns the new secret."""
+    body = _version_answer(response, api, REGISTRATION[api][3], "the rotation")
+    secret: str = body["webhook_secret_key"] if api == "guide" else body["webhook"]["secret"]
+    return secret
+
+
 # --- the completion webhook -------------------------------------------------------------------------
 
 

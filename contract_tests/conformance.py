@@ -292,8 +292,10 @@ RULES: tuple[Rule, ...] = (
         "webhook-api",
         "decision",
         "§4, §8",
-        "webhook registration follows the guide's API (body webhook_url)",
-        fix="set webhook_api = reference",
+        "webhook registration follows the version the setting webhook_api names (the report's "
+        "webhook_api): guide, body webhook_url and one account secret; or reference, body url and a "
+        "whsec_ secret per webhook",
+        fix="set webhook_api to the other version (guide or reference)",
         not_live=_NO_STATE,
     ),
     Rule(

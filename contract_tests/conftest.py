@@ -48,6 +48,7 @@ PLAN_FLAGS = {  # option dest -> plan option
     "cobalt_provider_ids": "provider_ids",
     "cobalt_windows": "windows",
     "cobalt_plan": "plan",
+    "cobalt_webhook_api": "webhook_api",
 }
 
 
@@ -100,6 +101,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         metavar="START..END,...",
         help="comma-separated date windows with appointments (env COBALT_CONTRACT_WINDOWS)",
+    )
+    live.addoption(
+        "--cobalt-webhook-api",
+        default=None,
+        choices=("guide", "reference"),
+        help="the version of Cobalt's webhook API to check (default guide; the fake is started with "
+        "it; env COBALT_CONTRACT_WEBHOOK_API)",
     )
     live.addoption(
         "--cobalt-plan", default=None, metavar="FILE", help="a JSON plan file (env COBALT_CONTRACT_PLAN)"
@@ -166,8 +174,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def plan(pytestconfig: pytest.Config) -> Plan:
-    """The live plan (with --cobalt-base-url); on the fake, the default plan's boundary steps."""
-    return live_plan(pytestconfig) if pytestconfig.getoption("cobalt_base_url") else Plan.build()
+    """The live plan (with --cobalt-base-url); on the fake, the default plan's boundary steps, for
+    the webhook API version the options name."""
+    if pytestconfig.getoption("cobalt_base_url"):
+        return live_plan(pytestconfig)
+    return Plan.build(PlanOptions(webhook_api=live_plan(pytestconfig).options.webhook_api))
 
 
 @pytest.fixture(scope="session")
@@ -181,7 +192,7 @@ def target(pytestconfig: pytest.Config, plan: Plan) -> Iterator[Target]:
         pytestconfig.stash[LIVE_TARGET] = polled
         chosen: Target = polled
     else:
-        chosen = start_fake()
+        chosen = start_fake(webhook_api=plan.options.webhook_api)
         if timeout:
             chosen.webhook_timeout = timeout
     with chosen:

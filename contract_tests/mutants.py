@@ -605,7 +605,9 @@ class Switchable:
         self.sender = SwitchedSender(make_sender(None, chosen.delivery_concurrency))
         app = create_app(chosen, sender=self.sender)
         self.middleware = Rewriting(app)
-        self.target = FakeTarget(self.middleware, webhook_timeout=await_timeout).start()
+        self.target = FakeTarget(
+            self.middleware, webhook_timeout=await_timeout, webhook_api=chosen.webhook_api
+        ).start()
 
     def become(self, mutant: Mutant | None) -> FakeTarget:
         """The target, now broken as ``mutant`` says, its receiver cleared."""

@@ -9,8 +9,11 @@ steps, in the same order; the seed only chooses among the user's identifiers.
 
 Options come from, last one winning: defaults, a plan file (``--cobalt-plan`` / ``COBALT_CONTRACT_PLAN``),
 ``COBALT_CONTRACT_*`` variables, then ``--cobalt-*`` flags. The same word in every form: ``seed``,
-``budget``, ``pace``, ``mrns``, ``provider_ids``, ``windows`` (plus ``requests`` in a plan file:
-fetch bodies of your own, each optionally ``"expect_failure": true``).
+``budget``, ``pace``, ``mrns``, ``provider_ids``, ``windows``, ``webhook_api`` (plus ``requests`` in a
+plan file: fetch bodies of your own, each optionally ``"expect_failure": true``). ``webhook_api`` is
+the version of Cobalt's webhook API the run checks (``guide`` or ``reference``, the fake's setting of
+the same name): the fake is started with it, and the report says which version it was; a live run
+never registers a webhook, so against a real API it is the version the report states, unchecked.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from mock_server.api.inputs import (
     MSG_SEARCH_BY,
 )
 from mock_server.resources import data_dir, read_json
+from mock_server.settings import WEBHOOK_APIS
 
 ENV_PREFIX = "COBALT_CONTRACT_"
 DEFAULT_BUDGET = 45
@@ -66,6 +70,7 @@ class PlanOptions:
     provider_ids: tuple[str, ...] = ()
     windows: tuple[tuple[dt.date, dt.date], ...] = ()
     requests: tuple[Declared, ...] = ()
+    webhook_api: str = "guide"
 
     @classmethod
     def load(
@@ -113,6 +118,7 @@ class PlanOptions:
             "provider_ids": len(self.provider_ids),
             "windows": [f"{a}..{b}" for a, b in self.windows],
             "declared_requests": len(self.requests),
+            "webhook_api": self.webhook_api,
         }
 
 
@@ -147,6 +153,12 @@ def _declared(value: object) -> tuple[Declared, ...]:
     return tuple(out)
 
 
+def _one_of(value: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
 def _positive(kind: Callable[[Any], Any], minimum: float) -> Callable[[object], Any]:
     def parse(value: object) -> Any:
         number = kind(value)
@@ -165,6 +177,7 @@ _PARSERS: dict[str, Callable[[object], Any]] = {
     "provider_ids": _list,
     "windows": lambda value: tuple(_window(w) for w in _list(value)),
     "requests": _declared,
+    "webhook_api": lambda value: _one_of(str(value), WEBHOOK_APIS),
 }
 
 

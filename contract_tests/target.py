@@ -4,8 +4,9 @@ Both are driven over HTTP only, through the same ``Target`` surface, so every pr
 unchanged against either. They differ in how a job's completion event is awaited:
 
 * ``FakeTarget`` starts the fake on a free port with a local ``WebhookReceiver`` registered on it
-  through ``POST /v1/webhook``; the receiver's secret comes from ``GET /v1/webhook``, so signatures
-  are checked for real, over the exact bytes delivered.
+  through ``POST /v1/webhook``, in the version of the webhook API the fake follows (``webhook_api``);
+  the receiver's secret comes from that answer, so signatures are checked for real, over the exact
+  bytes delivered.
 * ``PollingTarget`` (the real API, or any URL) polls ``GET /v1/webhook-events?job_id=`` about once a
   second, Cobalt's documented alternative to webhooks, so no public URL is needed. A 429 or 503 to a
   poll is a busy API, not a broken one: it waits as ``Retry-After`` says (or backs off) and polls
@@ -29,6 +30,7 @@ from typing import Any, Self
 
 import httpx
 
+from contract_tests import checks
 from mock_server.api.app import create_app
 from mock_server.settings import Settings
 from mock_server.testing.receiver import Delivery, WebhookReceiver
@@ -249,7 +251,8 @@ class PollingTarget(Target):
 class FakeTarget(Target):
     """An ASGI app (the fake, or a broken variant of it) served on a free port, plus a receiver."""
 
-    def __init__(self, app: Any, *, webhook_timeout: float = 10.0) -> None:
+    def __init__(self, app: Any, *, webhook_timeout: float = 10.0, webhook_api: str = "guide") -> None:
+        self.webhook_api = webhook_api
         self.server = ServerThread(app)
         self.receiver = WebhookReceiver()
         super().__init__(self.server.url + "/v1", FAKE_HEADERS, webhook_timeout=webhook_timeout)
@@ -258,18 +261,19 @@ class FakeTarget(Target):
         """Serve, start the receiver and register it, all over HTTP like any Cobalt client.
 
         ``register=False`` leaves the fake without a webhook URL, as a real API is when polled.
+        Each answer must be the ``webhook_api`` version's (the ``webhook-api`` rule).
         """
+        api = self.webhook_api
         try:
             self.server.start()
             self.receiver.start()
             if register:
                 url = self.receiver.url + "/cobalt"
-                registered = self.request("POST", "webhook", body={"webhook_url": url})
-                assert registered.status_code == 200, f"registering the receiver: {registered.text}"
-            listed = self.request("GET", "webhook")
-            assert listed.status_code == 200, f"reading the webhook secret: {listed.text}"
-            self.webhook_secret = listed.json()["webhook_secret_key"]
-            self.receiver.secrets = [self.webhook_secret]
+                created = self.request("POST", "webhook", body=checks.registration_body(api, url))
+                self.webhook_secret = checks.check_registration(created, api)
+                self.receiver.secrets = [self.webhook_secret]
+            listed = checks.check_listing(self.request("GET", "webhook"), api)
+            assert [hook["url"] for hook in listed] == ([url] if register else []), listed
         except BaseException:
             self.close()
             raise
@@ -318,5 +322,5 @@ class FakeTarget(Target):
 
 def start_fake(*, register: bool = True, **settings: object) -> FakeTarget:
     """The fake with the suite's quick settings (overridable), started and ready."""
-    app = create_app(Settings().replace(**{**FAKE_SETTINGS, **settings}))
-    return FakeTarget(app).start(register=register)
+    chosen = Settings().replace(**{**FAKE_SETTINGS, **settings})
+    return FakeTarget(create_app(chosen), webhook_api=chosen.webhook_api).start(register=register)

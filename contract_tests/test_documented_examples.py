@@ -37,7 +37,7 @@ def example(schema: str) -> Any:
 def test_every_schema_accepts_the_documented_example(path: Path) -> None:
     schema = path.parent.name
     checks.check_schema(schema, read_json(path))
-    if schema.startswith("webhook"):
+    if schema in {*checks.WEBHOOK_SCHEMA.values(), "webhook-failure"}:  # an event: the union takes it
         checks.check_schema("webhook", read_json(path))
 
 

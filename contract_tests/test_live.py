@@ -294,6 +294,25 @@ def test_plan_options_come_from_file_then_environment_then_flags(tmp_path: Path)
     )
 
 
+def test_the_plan_and_its_report_name_the_webhook_api_they_check(tmp_path: Path) -> None:
+    assert PlanOptions().webhook_api == "guide"
+    plan_file = _written(tmp_path / "plan.json", {"webhook_api": "guide"})
+    env = {"COBALT_CONTRACT_PLAN": str(plan_file), "COBALT_CONTRACT_WEBHOOK_API": "reference"}
+    assert PlanOptions.load({}, env).webhook_api == "reference"
+    assert PlanOptions.load({"webhook_api": "guide"}, env).webhook_api == "guide"
+    with pytest.raises(PlanError, match="webhook_api: expected one of guide, reference, got 'v2'"):
+        PlanOptions.load({"webhook_api": "v2"}, {})
+    plan = Plan.build(options(webhook_api="reference"))
+    report = Report([], live=True, meta={"plan": plan.options.public()})
+    assert report.to_json()["plan"]["webhook_api"] == "reference"
+    finding = report.of("webhook-api")
+    assert finding.verdict == "not exercised"  # a live run registers no webhook on a real account
+    assert "webhook_api" in finding.rule.text
+    assert "webhook_api" in finding.rule.fix
+    assert '- plan: `{"seed": 0' in report.to_markdown()
+    assert '"webhook_api": "reference"' in report.to_markdown()
+
+
 def _written(path: Path, content: Any) -> Path:
     path.write_text(json.dumps(content))
     return path

@@ -24,6 +24,8 @@ from mock_server.errors import ConfigError
 ENV_PREFIX = "COBALT_MOCK_"
 # uvicorn's levels (uvicorn.config.LOG_LEVELS), spelled out so this module needs no uvicorn import.
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+# The two documented versions of webhook registration (docs/webhook-api.md).
+WEBHOOK_APIS = ("guide", "reference")
 
 
 class SettingError(ConfigError):
@@ -182,6 +184,13 @@ def _parse_log_level(value: object) -> str:
     return level
 
 
+def _parse_webhook_api(value: object) -> str:
+    api = str(value).strip().lower()
+    if api not in WEBHOOK_APIS:
+        raise ConfigError(f"expected one of {', '.join(WEBHOOK_APIS)}; got {value!r}")
+    return api
+
+
 def check_timezone(name: str) -> str:
     """``name`` if it is an IANA zone name, else ``ConfigError``."""
     try:
@@ -232,6 +241,7 @@ class Settings:
     port: int = 8765
     webhook_urls: tuple[str, ...] = ()
     webhook_secret: str = DEFAULT_WEBHOOK_SECRET
+    webhook_api: str = "guide"
     delay: Delay = field(default_factory=lambda: Delay("fixed", 2.0, 2.0))
     # Added before every API answer (not /_mock/), drawn per request from the seed.
     api_latency: Delay = field(default_factory=Delay)
@@ -375,6 +385,19 @@ SPECS: dict[str, Spec] = {
         _non_empty("a non-empty secret"),
         "secret that signs every webhook (HMAC-SHA256 of the body); fixed by default and printed "
         "at start-up, so receivers stay configured across restarts",
+    ),
+    "webhook_api": Spec(
+        _parse_webhook_api,
+        "webhook registration as Cobalt's guide has it (guide: body webhook_url, one secret per "
+        "account) or as its API reference has it (reference: body url, a whsec_ secret per "
+        "webhook, the old one verifying 24 h after a rotation); docs/webhook-api.md",
+        reads=(
+            "Guide: To register a new webhook, POST /v1/webhook {webhook_url}; to rotate your webhook "
+            "secret key, POST /v1/webhook/rotate-secret. API reference: POST /v1/webhook {url} "
+            "creates a webhook whose response includes a signing secret; POST "
+            "/v1/webhook/{id}/rotate-secret generates a new signing secret for the webhook, and the "
+            "previous secret will continue to work for 24 hours."
+        ),
     ),
     "delay": Spec(
         Delay.parse,

@@ -169,6 +169,12 @@ def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         ),
         (["serve", "--admission-timeout", "-1"], {}, "--admission-timeout -1: expected a number >= 0"),
         (["serve", "--delay", "abc"], {}, "--delay abc: delay must be seconds, a range like 1..5"),
+        (
+            ["serve", "--webhook-api", "v2"],
+            {},
+            "--webhook-api v2: expected one of guide, reference; got 'v2'",
+        ),
+        (["serve"], {"COBALT_MOCK_WEBHOOK_API": "v2"}, "COBALT_MOCK_WEBHOOK_API=v2: expected one of guide"),
         (["serve"], {"COBALT_MOCK_DELAY": "abc"}, "COBALT_MOCK_DELAY=abc: delay must be seconds, a range"),
         (["serve", "--webhook-secret", ""], {}, "--webhook-secret '': expected a non-empty secret"),
         (["receive", "--port", "99999"], {}, "--port 99999: expected a number from 0 to 65535"),

@@ -21,7 +21,7 @@ from mock_server import resources
 
 NAMES = resources.schema_names()
 STRICT = tuple(n for n in NAMES if n.endswith(".strict"))
-REQUESTS = ("fetch-request", "webhook-register-request")
+REQUESTS = ("fetch-request", "webhook-reference-create-request", "webhook-register-request")
 # Open response and webhook schemas: each has a strict wrapper. health is the fake's own, always open.
 RESPONSES = (
     "appointments-page",
@@ -35,6 +35,9 @@ RESPONSES = (
     "webhook-list-response",
     "webhook-mrn",
     "webhook-provider",
+    "webhook-reference-create-response",
+    "webhook-reference-list-response",
+    "webhook-reference-rotate-response",
     "webhook-register-response",
     "webhook-rotate-response",
 )
@@ -83,7 +86,7 @@ def test_every_ref_resolves_through_the_registry(name: str) -> None:
         resolved = resolver.lookup(ref)
         assert isinstance(resolved.contents, dict | bool), f"{name}{path}: {ref}"
     if name != "common":
-        assert refs or name in ("health", "webhook-register-request"), "expected shared pieces via $ref"
+        assert refs or name in ("health", *REQUESTS[1:]), "expected shared pieces via $ref"
 
 
 @pytest.mark.parametrize("name", [*RESPONSES, "common"])
@@ -208,6 +211,16 @@ MINIMAL: dict[str, dict[str, Any]] = {
     },
     "webhook-delete-response": {"success": True, "message": "Webhook URL removed successfully"},
     "webhook-rotate-response": {"success": True, "message": "Rotated.", **SECRET},
+    "webhook-reference-create-response": {
+        "success": True,
+        "webhook": {"webhook_id": "wh_1", "webhook_url": "https://example.com/h", **SECRET},
+    },
+    "webhook-reference-list-response": {
+        "success": True,
+        "webhook_url": "https://example.com/h",
+        "webhook_urls": [{"id": "wh_1", "url": "https://example.com/h"}],
+    },
+    "webhook-reference-rotate-response": {"success": True, "webhook": {"id": "wh_1", "secret": "whsec_2"}},
 }
 
 

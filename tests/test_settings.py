@@ -81,6 +81,8 @@ def test_from_env_reads_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
         ("webhook_urls", ["http://127.0.0.1:9/ok", "http://host:99999/"]),
         ("webhook_secret", ""),
         ("host", ""),
+        ("webhook_api", "v2"),
+        ("webhook_api", ""),
     ],
 )
 def test_bad_values_name_the_setting(name: str, value: object) -> None:
@@ -194,3 +196,12 @@ def test_describe_gives_meaning_default_and_environment_twin() -> None:
     )
     assert "(default unset; env COBALT_MOCK_CONTROL_TOKEN)" in describe("control_token")
     assert "(default true; env COBALT_MOCK_CONTROL)" in describe("control")
+
+
+def test_webhook_api_takes_the_two_documented_versions() -> None:
+    assert Settings().webhook_api == "guide"
+    assert Settings().replace(webhook_api=" Reference ").webhook_api == "reference"
+    assert Settings.from_env({"COBALT_MOCK_WEBHOOK_API": "reference"}).webhook_api == "reference"
+    from mock_server.settings import SPECS
+
+    assert "24 hours" in SPECS["webhook_api"].reads

@@ -25,6 +25,7 @@ from mock_server.delivery.keepalive import KeepAliveSender
 from mock_server.delivery.senders import HttpxSender, Sender
 from mock_server.model.behaviours import ScenarioBook
 from mock_server.model.cache import AppointmentCache
+from mock_server.model.clock import Clock
 from mock_server.model.hooks import WebhookRegistry
 from mock_server.model.jobs import Store
 from mock_server.model.journal import Journal
@@ -51,7 +52,8 @@ def create_app(
     live = LiveSettings(settings)
     errors: list[BaseException] = []
     store = Store(max_jobs=settings.max_jobs, max_events=settings.max_events)
-    hooks = WebhookRegistry(settings.webhook_secret, settings.webhook_urls)
+    clock = Clock()
+    hooks = WebhookRegistry(settings.webhook_secret, settings.webhook_urls, seed=settings.seed, clock=clock)
     cache = AppointmentCache(settings.max_cached_appointments)
     journal = Journal(settings.max_journal)
     dispatcher = Dispatcher(
@@ -61,6 +63,7 @@ def create_app(
         cache=cache,
         journal=journal,
         sender=sender or make_sender(transport, settings.delivery_concurrency),
+        clock=clock,
         errors=errors,
     )
     state = MockState(
@@ -72,6 +75,7 @@ def create_app(
         scenarios=ScenarioBook(),
         scheduler=dispatcher,
         holds=Holds(),
+        clock=clock,
         errors=errors,
     )
 
@@ -116,8 +120,8 @@ def cobalt_routes(api: CobaltApi, fetch: FetchEndpoint) -> list[BaseRoute]:
         Route("/v1/webhook-events", api.list_webhook_events, methods=["GET"]),
         Route("/v1/webhook", api.register_webhook, methods=["POST"]),
         Route("/v1/webhook", api.get_webhooks, methods=["GET"]),
-        Route("/v1/webhook/rotate-secret", api.rotate_secret, methods=["POST"]),
-        Route("/v1/webhook/{hook_id}/rotate-secret", api.rotate_secret, methods=["POST"]),
+        Route("/v1/webhook/rotate-secret", api.rotate_account_secret, methods=["POST"]),
+        Route("/v1/webhook/{hook_id}/rotate-secret", api.rotate_webhook_secret, methods=["POST"]),
         Route("/v1/webhook/{hook_id}", api.delete_webhook, methods=["DELETE"]),
         Route("/_mock/health", api.health, methods=["GET"]),
         Route("/openapi.json", api.openapi, methods=["GET"]),

@@ -1,9 +1,16 @@
-"""The control plane under ``/_mock/``: reset, run-time config, jobs, the journal and scenarios.
+"""The control plane under ``/_mock/``: reset, run-time config, jobs, the journal, scenarios,
+webhooks and their secrets, and the fake's clock.
 
 Plain HTTP and JSON, so tests in any language and CI scripts can drive it (``MockClient`` wraps it
 for Python). Mounted when ``settings.control`` is true; with ``control_token`` set, every call needs
 ``authorization: Bearer <token>``. Answers are ``{"success": true, ...}``; errors are Cobalt's
 ``{"success": false, "message": ...}``. ``GET /_mock/health`` belongs to the app and needs no token.
+
+Webhooks here are the same in both versions of Cobalt's webhook API (``webhook_api``): each with its
+id, URL, the secret that signs its deliveries and every secret that verifies them now, so a test in
+any language can check a signature without knowing which version the fake follows. ``POST
+/_mock/clock`` moves the fake's clock forward (``model.clock``): a rotated secret's overlap ends
+without waiting for it.
 
 Namespacing: ``access_token`` (a query parameter on reads, a body field on writes) scopes a call to
 one access token, so parallel test workers sharing a server do not see or reset each other's state.
@@ -20,13 +27,22 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from mock_server.api.inputs import parse_bool_param, parse_choice, parse_int_param, read_object
+from mock_server.api.inputs import (
+    missing_message,
+    parse_bool_param,
+    parse_choice,
+    parse_int_param,
+    read_object,
+)
 from mock_server.api.pipeline import JSONResponse
+from mock_server.data.ids import iso_millis
 from mock_server.errors import ApiError, ConfigError
 from mock_server.model.behaviours import BEHAVIOURS
+from mock_server.model.hooks import Webhook
 from mock_server.model.jobs import Job
 from mock_server.model.journal import Kind, redact_token
 from mock_server.model.state import MockState
+from mock_server.settings import is_http_url
 
 JOB_STATUSES = ("scheduled", "held", "stalled", "running", "completed")
 
@@ -48,6 +64,14 @@ def token_of(values: Mapping[str, Any]) -> str | None:
 
 def job_json(job: Job, *, detail: bool = True) -> dict[str, Any]:
     return {**job.to_json(detail=detail), "access_token": redact_token(job.access_token)}
+
+
+def webhook_json(state: MockState, hook: Webhook) -> dict[str, Any]:
+    return {
+        **hook.to_json(),
+        "secret": state.secret_for(hook),
+        "valid_secrets": state.valid_secrets(hook),
+    }
 
 
 class ControlApi:
@@ -185,6 +209,67 @@ class ControlApi:
         self._authorize(request)
         return JSONResponse({"success": True, "behaviours": [spec.to_json() for spec in BEHAVIOURS.values()]})
 
+    # webhooks and the clock
+
+    def _webhook(self, request: Request) -> Webhook:
+        hook_id = request.path_params["hook_id"]
+        hook = self.state.webhook(hook_id)
+        if hook is None or hook.id != hook_id:
+            raise ApiError(404, f"Webhook {hook_id} not found.")
+        return hook
+
+    async def list_webhooks(self, request: Request) -> Response:
+        self._authorize(request)
+        hooks = [webhook_json(self.state, hook) for hook in self.state.webhooks()]
+        return JSONResponse(
+            {"success": True, "webhook_api": self.state.settings.webhook_api, "webhooks": hooks}
+        )
+
+    async def add_webhook(self, request: Request) -> Response:
+        """Register a URL in either version (``{"url": ...}``), as ``POST /v1/webhook`` would."""
+        self._authorize(request)
+        body = await self._body(request)
+        unknown = sorted(set(body) - {"url"})
+        if unknown:
+            raise ApiError(400, f"Unknown field(s): {', '.join(unknown)}; a webhook takes url.")
+        url = body.get("url")
+        if url is None or url == "":
+            raise ApiError(400, missing_message(["url"]))
+        if not isinstance(url, str) or not is_http_url(url):
+            raise ApiError(400, "Invalid url. It must be an absolute http or https URL.")
+        hook = self.state.register_webhook(url)
+        return JSONResponse({"success": True, "webhook": webhook_json(self.state, hook)}, 201)
+
+    async def delete_webhook(self, request: Request) -> Response:
+        self._authorize(request)
+        self.state.remove_webhook(self._webhook(request).id)
+        return JSONResponse({"success": True, "removed": 1})
+
+    async def rotate_secret(self, request: Request) -> Response:
+        """A new secret for this webhook, as ``webhook_api`` keeps them: in the guide, the account's
+        (every webhook's); in the API reference, this webhook's own."""
+        self._authorize(request)
+        hook = self._webhook(request)
+        self.state.rotate_secret(hook)
+        return JSONResponse({"success": True, "webhook": webhook_json(self.state, hook)})
+
+    async def get_clock(self, request: Request) -> Response:
+        self._authorize(request)
+        return JSONResponse({"success": True, "now": iso_millis(self.state.now())})
+
+    async def advance_clock(self, request: Request) -> Response:
+        """``{"advance": seconds}``: move the fake's clock forward."""
+        self._authorize(request)
+        body = await self._body(request)
+        unknown = sorted(set(body) - {"advance"})
+        if unknown or "advance" not in body:
+            raise ApiError(400, 'Send {"advance": seconds}: how far to move the fake\'s clock forward.')
+        try:
+            now = self.state.advance_clock(body["advance"])
+        except ConfigError as exc:
+            raise bad_request(exc) from None
+        return JSONResponse({"success": True, "now": iso_millis(now)})
+
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/_mock/reset", self.reset, methods=["POST"]),
@@ -202,4 +287,10 @@ class ControlApi:
             Route("/_mock/scenarios", self.clear_scenarios, methods=["DELETE"]),
             Route("/_mock/scenarios/{scenario_id}", self.delete_scenario, methods=["DELETE"]),
             Route("/_mock/behaviours", self.list_behaviours, methods=["GET"]),
+            Route("/_mock/webhooks", self.list_webhooks, methods=["GET"]),
+            Route("/_mock/webhooks", self.add_webhook, methods=["POST"]),
+            Route("/_mock/webhooks/{hook_id}", self.delete_webhook, methods=["DELETE"]),
+            Route("/_mock/webhooks/{hook_id}/rotate-secret", self.rotate_secret, methods=["POST"]),
+            Route("/_mock/clock", self.get_clock, methods=["GET"]),
+            Route("/_mock/clock", self.advance_clock, methods=["POST"]),
         ]

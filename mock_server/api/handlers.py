@@ -31,6 +31,17 @@ from mock_server.errors import ApiError
 from mock_server.model.state import MockState
 from mock_server.version import __version__
 
+MSG_NO_WEBHOOK = "Webhook not found."
+# Each version's rotation route, in the other version: not a route of the API it follows.
+MSG_GUIDE_ROTATE = (
+    "POST /v1/webhook/rotate-secret is the guide's; this server follows the API reference's "
+    "webhook API (POST /v1/webhook/{id}/rotate-secret)."
+)
+MSG_REFERENCE_ROTATE = (
+    "POST /v1/webhook/{id}/rotate-secret is the API reference's; this server follows the guide's "
+    "webhook API (POST /v1/webhook/rotate-secret)."
+)
+
 
 class CobaltApi:
     def __init__(self, state: MockState) -> None:
@@ -94,48 +105,66 @@ class CobaltApi:
             }
         )
 
-    # webhook management
+    # webhook management, in the version ``webhook_api`` names (``docs/webhook-api.md``)
 
     async def register_webhook(self, request: Request) -> Response:
         self._caller(request, token=False)
         values = header_values(request.scope, BODY_HEADERS)
         body = await read_json(values, request.receive, self.state.settings.max_body_bytes)
-        self.state.register_webhook(parse_webhook_url(body))
-        return JSONResponse(
-            {
-                "success": True,
-                "message": "Webhook registered successfully",
-                "webhook_secret_key": self.state.webhook_secret,
-            }
-        )
+        api = self.state.settings.webhook_api
+        hook = self.state.register_webhook(parse_webhook_url(body, api))
+        if api == "guide":
+            return JSONResponse(
+                {
+                    "success": True,
+                    "message": "Webhook registered successfully",
+                    "webhook_secret_key": self.state.account_secret,
+                }
+            )
+        secret = self.state.secret_for(hook)
+        created = {"webhook_id": hook.id, "webhook_url": hook.url, "webhook_secret_key": secret}
+        return JSONResponse({"success": True, "webhook": created})
 
     async def get_webhooks(self, request: Request) -> Response:
+        """The guide's answer; the reference documents no GET, and has no account secret to show."""
         self._caller(request, token=False)
         listed = [hook.to_json() for hook in self.state.webhooks()]
-        return JSONResponse(
-            {
-                "success": True,
-                "webhook_url": listed[0]["url"] if listed else None,
-                "webhook_urls": listed,
-                "webhook_secret_key": self.state.webhook_secret,
-            }
-        )
+        answer: dict[str, object] = {
+            "success": True,
+            "webhook_url": listed[0]["url"] if listed else None,
+            "webhook_urls": listed,
+        }
+        if self.state.settings.webhook_api == "guide":
+            answer["webhook_secret_key"] = self.state.account_secret
+        return JSONResponse(answer)
 
     async def delete_webhook(self, request: Request) -> Response:
         self._caller(request, token=False)
         if not self.state.remove_webhook(request.path_params["hook_id"]):
-            raise ApiError(404, "Webhook not found.")
+            raise ApiError(404, MSG_NO_WEBHOOK)
         return JSONResponse({"success": True, "message": "Webhook URL removed successfully"})
 
-    async def rotate_secret(self, request: Request) -> Response:
+    async def rotate_account_secret(self, request: Request) -> Response:
+        """The guide's ``POST /v1/webhook/rotate-secret``: the account's one secret."""
         self._caller(request, token=False)
-        hook_id = request.path_params.get("hook_id")
-        if hook_id is not None and not self.state.has_webhook(hook_id):
-            raise ApiError(404, "Webhook not found.")
+        if self.state.settings.webhook_api != "guide":
+            raise ApiError(404, MSG_GUIDE_ROTATE)
         secret = self.state.rotate_secret()
         return JSONResponse(
             {"success": True, "message": "Webhook secret rotated successfully", "webhook_secret_key": secret}
         )
+
+    async def rotate_webhook_secret(self, request: Request) -> Response:
+        """The API reference's ``POST /v1/webhook/{id}/rotate-secret``: that webhook's secret."""
+        self._caller(request, token=False)
+        if self.state.settings.webhook_api != "reference":
+            raise ApiError(404, MSG_REFERENCE_ROTATE)
+        hook_id = request.path_params["hook_id"]
+        hook = self.state.webhook(hook_id)
+        if hook is None or hook.id != hook_id:
+            raise ApiError(404, MSG_NO_WEBHOOK)
+        secret = self.state.rotate_secret(hook)
+        return JSONResponse({"success": True, "webhook": {"id": hook.id, "secret": secret}})
 
     # the fake's own
 

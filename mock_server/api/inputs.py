@@ -191,7 +191,7 @@ MSG_NOT_JSON = "Request body must be valid JSON."
 MSG_NOT_OBJECT = "Request body must be a JSON object."
 
 # Order in which missing parameters are named, as in "Missing required parameters: start_date, end_date."
-_PARAM_ORDER = ("start_date", "end_date", "mrn", "provider_ids", "webhook_url")
+_PARAM_ORDER = ("start_date", "end_date", "mrn", "provider_ids", "webhook_url", "url")
 # Cobalt checks presence like JavaScript's `!value`: null and "" count as missing, for every field of
 # the body whether or not the mode uses it (cobalt-api.md section 8; Cobalt's own curl sends `"mrn": ""`
 # in date-range mode). `[]` is a blank provider_ids outside provider mode; in it, it is a bad value.
@@ -434,20 +434,39 @@ def parse_date_range(params: Mapping[str, str]) -> tuple[dt.date, dt.date]:
     return start, end
 
 
-def parse_webhook_url(body: Any) -> str:
-    """The ``webhook_url`` of a registration body: an absolute http(s) URL with a host, by the same
-    check as the webhook URLs given at start-up (``settings.is_http_url``)."""
+# The registration body's one field in each documented version (``webhook_api``), and the version
+# as the refusal of the other's field names it.
+WEBHOOK_URL_FIELD = {"guide": "webhook_url", "reference": "url"}
+WEBHOOK_API_NAME = {"guide": "the guide's", "reference": "the API reference's"}
+
+
+def parse_webhook_url(body: Any, api: str) -> str:
+    """The URL of a registration body in ``api``'s version (``webhook_url`` in the guide's, ``url``
+    in the API reference's): an absolute http(s) URL with a host, by the same check as the webhook
+    URLs given at start-up (``settings.is_http_url``). Any other field, the other version's
+    included, is refused by name with the one this version takes."""
     if not isinstance(body, dict):
         raise ApiError(400, MSG_NOT_OBJECT)
-    unknown = [k for k in body if k != "webhook_url"]
+    field = WEBHOOK_URL_FIELD[api]
+    unknown = [k for k in body if k != field]
     if unknown:  # the request schemas are closed (schemas/README.md), like the fetch body's
-        raise ApiError(400, _unknown_message(unknown))
-    url = body.get("webhook_url")
+        raise ApiError(400, unknown_webhook_field_message(unknown, api))
+    url = body.get(field)
     if url in (None, ""):
-        raise ApiError(400, missing_message(["webhook_url"]))
+        raise ApiError(400, missing_message([field]))
     if not isinstance(url, str) or not is_http_url(url):
-        raise ApiError(400, "Invalid webhook_url. It must be an absolute http or https URL.")
+        raise ApiError(400, f"Invalid {field}. It must be an absolute http or https URL.")
     return url
+
+
+def unknown_webhook_field_message(unknown: list[str], api: str) -> str:
+    """``Unknown field url; this server follows the guide's webhook API (webhook_url).``"""
+    names = ", ".join(k if len(k) <= 40 else k[:40] + "…" for k in unknown[:5])
+    fields = "field" if len(unknown) == 1 else "fields"
+    return (
+        f"Unknown {fields} {names}; this server follows {WEBHOOK_API_NAME[api]} webhook API "
+        f"({WEBHOOK_URL_FIELD[api]})."
+    )
 
 
 def parse_int_param(params: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:

@@ -6,6 +6,12 @@ the open contract: the ``$dynamicRef`` hook that strict wrappers close (``schema
 dropped, and the ``*.strict`` wrappers are left out. The document is this server's: its fetch
 states the rule readings of its settings, and ``fetch-request`` allows its ``max_providers``
 (at the defaults, the file as it is).
+
+Webhook registration is described in the version the server follows (``webhook_api``: the guide's,
+or the API reference's), not both: the two share ``POST /v1/webhook`` with different bodies and
+answers, and a document of both would tell a client generator, Prism or Schemathesis that either
+body works, when the fake refuses the other version's by name. The description says which version
+it is and how to get the other.
 """
 
 from __future__ import annotations
@@ -31,7 +37,8 @@ _DROPPED_KEYS = frozenset({"$id", "$schema", "$dynamicAnchor"})
 
 
 def build_openapi(settings: Settings = DEFAULTS) -> dict[str, Any]:
-    """The whole document, for a server with ``settings`` (only its rule readings matter)."""
+    """The whole document, for a server with ``settings``: its rule readings, and the version of
+    webhook registration it serves (``webhook_api``)."""
     doc = {
         "openapi": "3.1.0",
         "info": {
@@ -39,7 +46,8 @@ def build_openapi(settings: Settings = DEFAULTS) -> dict[str, Any]:
             "version": __version__,
             "description": (
                 "A local fake of Cobalt's appointments live-fetch API (docs.usecobalt.com) plus its "
-                'own /_mock endpoints. Errors are always {"success": false, "message": ...}.'
+                'own /_mock endpoints. Errors are always {"success": false, "message": ...}. '
+                + _VERSIONS[settings.webhook_api]
             ),
         },
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
@@ -147,6 +155,7 @@ def _fetch_rules(s: Settings) -> str:
 
 
 def _paths(settings: Settings) -> dict[str, Any]:
+    webhook_api = settings.webhook_api
     hook_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
     date = _schema("common.date")
     return {
@@ -202,70 +211,7 @@ def _paths(settings: Settings) -> dict[str, Any]:
                 },
             }
         },
-        "/v1/webhook": {
-            "post": {
-                "operationId": "registerWebhook",
-                "summary": "Register a URL that receives every event",
-                "security": _WEBHOOK_AUTH,
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": _schema("webhook-register-request")}},
-                },
-                "responses": {
-                    "200": _json("webhook-register-response", "Registered; the secret signs deliveries."),
-                    "400": _error("Missing or invalid webhook_url, or an unknown field."),
-                    "401": _UNAUTHORIZED,
-                    "413": _error("Body over 1 MiB."),
-                    "415": _UNSUPPORTED,
-                },
-            },
-            "get": {
-                "operationId": "listWebhooks",
-                "summary": "The registered URLs and the signing secret",
-                "security": _WEBHOOK_AUTH,
-                "responses": {
-                    "200": _json("webhook-list-response", "The registered URLs."),
-                    "401": _UNAUTHORIZED,
-                },
-            },
-        },
-        "/v1/webhook/{id}": {
-            "delete": {
-                "operationId": "deleteWebhook",
-                "summary": "Remove a registered URL",
-                "security": _WEBHOOK_AUTH,
-                "parameters": [hook_id],
-                "responses": {
-                    "200": _json("webhook-delete-response", "Removed."),
-                    "401": _UNAUTHORIZED,
-                    "404": _NOT_FOUND,
-                },
-            }
-        },
-        "/v1/webhook/rotate-secret": {
-            "post": {
-                "operationId": "rotateWebhookSecret",
-                "summary": "New signing secret (guide form); the old one stays valid 24 h",
-                "security": _WEBHOOK_AUTH,
-                "responses": {
-                    "200": _json("webhook-rotate-response", "The new secret."),
-                    "401": _UNAUTHORIZED,
-                },
-            }
-        },
-        "/v1/webhook/{id}/rotate-secret": {
-            "post": {
-                "operationId": "rotateWebhookSecretById",
-                "summary": "New signing secret (API-reference form); the old one stays valid 24 h",
-                "security": _WEBHOOK_AUTH,
-                "parameters": [hook_id],
-                "responses": {
-                    "200": _json("webhook-rotate-response", "The new secret."),
-                    "401": _UNAUTHORIZED,
-                    "404": _NOT_FOUND,
-                },
-            }
-        },
+        **_webhook_paths(webhook_api, hook_id),
         "/v1/webhook-events": {
             "get": {
                 "operationId": "listWebhookEvents",
@@ -308,6 +254,110 @@ def _paths(settings: Settings) -> dict[str, Any]:
             }
         },
     }
+
+
+_VERSIONS = {
+    "guide": (
+        "Webhook registration follows Cobalt's guide (webhook_api=guide): body webhook_url, one "
+        "secret per account, POST /v1/webhook/rotate-secret; a server started with "
+        "--webhook-api reference serves the API reference's version instead."
+    ),
+    "reference": (
+        "Webhook registration follows Cobalt's API reference (webhook_api=reference): body url, a "
+        "whsec_ secret per webhook, POST /v1/webhook/{id}/rotate-secret (the old secret verifies "
+        "24 h more); a server started with --webhook-api guide serves the guide's version instead."
+    ),
+}
+
+
+def _webhook_paths(webhook_api: str, hook_id: dict[str, Any]) -> dict[str, Any]:
+    """``/v1/webhook*`` as the version ``webhook_api`` names documents them."""
+    guide = webhook_api == "guide"
+    field = "webhook_url" if guide else "url"
+    delete = {
+        "delete": {
+            "operationId": "deleteWebhook",
+            "summary": "Remove a registered URL",
+            "security": _WEBHOOK_AUTH,
+            "parameters": [hook_id],
+            "responses": {
+                "200": _json("webhook-delete-response", "Removed."),
+                "401": _UNAUTHORIZED,
+                "404": _NOT_FOUND,
+            },
+        }
+    }
+    paths: dict[str, Any] = {
+        "/v1/webhook": {
+            "post": {
+                "operationId": "registerWebhook",
+                "summary": "Register a URL that receives every event",
+                "security": _WEBHOOK_AUTH,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": _schema(
+                                "webhook-register-request" if guide else "webhook-reference-create-request"
+                            )
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json(
+                        "webhook-register-response" if guide else "webhook-reference-create-response",
+                        "Registered; the secret signs deliveries."
+                        if guide
+                        else "Created; the webhook's own secret signs its deliveries.",
+                    ),
+                    "400": _error(f"Missing or invalid {field}, or an unknown field (named)."),
+                    "401": _UNAUTHORIZED,
+                    "413": _error("Body over 1 MiB."),
+                    "415": _UNSUPPORTED,
+                },
+            },
+            "get": {
+                "operationId": "listWebhooks",
+                "summary": "The registered URLs" + (" and the signing secret" if guide else ""),
+                "security": _WEBHOOK_AUTH,
+                "responses": {
+                    "200": _json(
+                        "webhook-list-response" if guide else "webhook-reference-list-response",
+                        "The registered URLs.",
+                    ),
+                    "401": _UNAUTHORIZED,
+                },
+            },
+        },
+        "/v1/webhook/{id}": delete,
+    }
+    if guide:
+        paths["/v1/webhook/rotate-secret"] = {
+            "post": {
+                "operationId": "rotateWebhookSecret",
+                "summary": "A new signing secret for the account; the old one stops verifying",
+                "security": _WEBHOOK_AUTH,
+                "responses": {
+                    "200": _json("webhook-rotate-response", "The new secret."),
+                    "401": _UNAUTHORIZED,
+                },
+            }
+        }
+    else:
+        paths["/v1/webhook/{id}/rotate-secret"] = {
+            "post": {
+                "operationId": "rotateWebhookSecret",
+                "summary": "A new signing secret for one webhook; the old one verifies 24 h more",
+                "security": _WEBHOOK_AUTH,
+                "parameters": [hook_id],
+                "responses": {
+                    "200": _json("webhook-reference-rotate-response", "The webhook's new secret."),
+                    "401": _UNAUTHORIZED,
+                    "404": _NOT_FOUND,
+                },
+            }
+        }
+    return paths
 
 
 def _header(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Ids and timestamps in Cobalt's forms: ``job_…``/``evt_…`` ids, reference ids, ISO 8601 UTC text."""
+"""Ids and timestamps in Cobalt's forms: job, event, webhook and reference ids, ISO 8601 UTC text."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import datetime as dt
 import hashlib
 import os
 import string
+
+from mock_server.data.stable import stable_digest
 
 _BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 
@@ -29,6 +31,12 @@ TO_BASE62 = bytes(ord(_BASE62[b % 62]) for b in range(256))
 def new_id(prefix: str) -> str:
     """``job_…``/``evt_…``: 22 random base62 characters, the shape of Cobalt's documented ids."""
     return prefix + os.urandom(22).translate(TO_BASE62).decode("ascii")
+
+
+def stable_id(prefix: str, *parts: object) -> str:
+    """``prefix`` + 22 base62 characters drawn from ``parts`` (a seed among them): the same id for
+    the same parts in every run, like the generated data (``wh_…`` webhook ids)."""
+    return prefix + _base62(stable_digest(*parts), 22)
 
 
 def reference_id_for(access_token: str) -> str:

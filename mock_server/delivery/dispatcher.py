@@ -3,7 +3,10 @@
 A job's timer fires after its delay; then: generate → serialize once → sign those bytes → record the
 event → POST to every registered URL (bounded concurrency) → record each attempt. One retry after
 ``retry_delay`` on a 5xx, a 429 or a connection error; none on other 4xx or on a timeout. The retry
-sends the same bytes, id, timestamp and signature; only ``webhook-attempt`` changes.
+sends the same bytes, id, timestamp and signature; only ``webhook-attempt`` changes. Each URL's
+delivery is signed with the secret that ``webhook_api`` gives it (``model.hooks``): the account's
+one for every URL in the guide, each webhook's own in the API reference (then the bytes are the
+same and only the signature differs).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from mock_server.delivery import webhook
 from mock_server.delivery.ordering import OrderGate
 from mock_server.delivery.senders import DeliveryFailed, Sender
 from mock_server.model.cache import AppointmentCache
+from mock_server.model.clock import Clock
 from mock_server.model.hooks import WebhookRegistry
 from mock_server.model.jobs import Attempt, EventRow, Job, Store
 from mock_server.model.journal import Journal
@@ -135,11 +139,13 @@ class Dispatcher:
         cache: AppointmentCache,
         journal: Journal,
         sender: Sender,
+        clock: Clock,
         errors: list[BaseException],
     ) -> None:
         self._live = settings
         self._store = store
         self._hooks = hooks
+        self._clock = clock
         self._cache = cache
         self._journal = journal
         self._sender = sender
@@ -281,10 +287,10 @@ class Dispatcher:
     # completion
     async def complete(self, job: Job) -> None:
         """Generate and sign ``job``'s webhook, record its event and deliver it to every registered URL."""
-        settings, hooks, now = self._live.current, self._hooks, utc_now()
-        done = webhook.completion(
-            job, settings.seed, settings.timezone, now, hooks.secret, hooks.previous_secret
-        )
+        settings, now = self._live.current, self._clock.now()
+        targets = self._hooks.targets(settings.webhook_api)
+        key = targets[0][1] if targets else self._hooks.account
+        done = webhook.completion(job, settings.seed, settings.timezone, now, key.value, key.previous)
         if done.error is not None:
             self._errors.append(done.error)
             log.error("generating job %s failed", job.job_id, exc_info=done.error)
@@ -298,19 +304,26 @@ class Dispatcher:
             done.payload["id"],
             now,
         )
-        urls = hooks.urls()
-        rows = [EventRow.for_job(job, url, "pending", now) for url in urls] or [
+        rows = [EventRow.for_job(job, url, "pending", now) for url, _ in targets] or [
             EventRow.for_job(job, None, "failed", now)
         ]
         self._store.add_events(rows)
-        if urls:
+        if targets:
             await self._gate.wait(job)
-            for delivery in range(1, deliveries(job) + 1):
-                if len(rows) == 1:  # the usual case, without gather's future and task per URL
+            if len(rows) == 1:  # the usual case, without gather's future and task per URL
+                for delivery in range(1, deliveries(job) + 1):
                     await self.deliver(job, rows[0], done.body, done.headers, delivery)
-                else:
+            else:
+                signed = [
+                    done.headers if other is key else webhook.headers(job, other.value, other.previous)
+                    for _, other in targets
+                ]
+                for delivery in range(1, deliveries(job) + 1):
                     await asyncio.gather(
-                        *(self.deliver(job, row, done.body, done.headers, delivery) for row in rows)
+                        *(
+                            self.deliver(job, row, done.body, head, delivery)
+                            for row, head in zip(rows, signed, strict=True)
+                        )
                     )
         job.status = "completed"
         self._gate.passed(job)
@@ -321,22 +334,22 @@ class Dispatcher:
         return self.track(self._redeliver(job))
 
     async def _redeliver(self, job: Job) -> int:
-        """The same bytes, id and timestamp, signed again (with the current secret, unless the job's
-        behaviours say otherwise). ``webhook-attempt`` restarts at 1, since Cobalt's retry rule
+        """The same bytes, id and timestamp, signed again (with each URL's current secret, unless the
+        job's behaviours say otherwise). ``webhook-attempt`` restarts at 1, since Cobalt's retry rule
         applies to each delivery; attempts record which delivery they belong to. Returns the
         delivery number."""
         assert job.body is not None
         delivery = max((a.delivery for a in job.attempts), default=0) + 1
         known = {row.webhook_url: row for row in self._store.find_events(job_id=job.job_id)}
-        rows = []
-        for url in self._hooks.urls():
+        sends = []
+        for url, key in self._hooks.targets(self._live.current.webhook_api):
             row = known.get(url)
             if row is None:
-                row = EventRow.for_job(job, url, "pending", utc_now())
+                row = EventRow.for_job(job, url, "pending", self._clock.now())
                 self._store.add_events([row])
-            rows.append(row)
-        headers = webhook.headers(job, self._hooks.secret, self._hooks.previous_secret)
-        await asyncio.gather(*(self.deliver(job, row, job.body, headers, delivery) for row in rows))
+            headers = webhook.headers(job, key.value, key.previous)
+            sends.append(self.deliver(job, row, job.body, headers, delivery))
+        await asyncio.gather(*sends)
         self._store.notify()
         return delivery
 

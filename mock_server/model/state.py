@@ -20,10 +20,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn, Protocol
 
-from mock_server.data.ids import new_id, reference_id_for, utc_now
+from mock_server.data.ids import new_id, reference_id_for
 from mock_server.errors import ApiError, ConfigError
 from mock_server.model.behaviours import Applied, Scenario, ScenarioBook
 from mock_server.model.cache import AppointmentCache
+from mock_server.model.clock import Clock
 from mock_server.model.hooks import Webhook, WebhookRegistry
 from mock_server.model.jobs import EventRow, FetchRequest, Job, Store
 from mock_server.model.journal import Entry, Journal, Kind, RequestEntry
@@ -142,11 +143,13 @@ class MockState:
         scenarios: ScenarioBook,
         scheduler: Scheduler,
         holds: Holds,
+        clock: Clock,
         errors: list[BaseException],
     ) -> None:
         self._live = settings
         self._store = store
         self._hooks = hooks
+        self._clock = clock
         self._cache = cache
         self._journal = journal
         self._scenarios = scenarios
@@ -187,8 +190,8 @@ class MockState:
         (consumed here). ``api_429``/``api_500`` raise their ``ApiError`` at once; ``api_timeout``
         holds the call for its ``seconds``, until the client hangs up or a reset, then raises 504.
         Of job-level ones, ``slow`` replaces the delay, ``never_complete`` leaves the job stalled, a
-        hold on its access token leaves it held, and ``old_secret`` rotates the secret now if there
-        is no previous one to sign with.
+        hold on its access token leaves it held, and ``old_secret`` rotates each secret that signs
+        (the account's, or every webhook's) now if it has no previous one to sign with.
         """
         caller = self.caller(client_id, access_token)
         try:
@@ -218,13 +221,13 @@ class MockState:
             caller.access_token,
             caller.reference_id,
             request,
-            utc_now(),
+            self._clock.now(),
             seconds,
             number=number,
             behaviours=chosen,
         )
-        if "old_secret" in chosen and self._hooks.previous_secret is None:
-            self._hooks.rotate(utc_now())
+        if "old_secret" in chosen:
+            self._hooks.rotate_unrotated(self.settings.webhook_api)
         if "never_complete" in chosen:
             job.status = "stalled"
         elif self.holding(job.access_token):
@@ -305,18 +308,32 @@ class MockState:
         """The newest journal sequence number ever given: a reader's next ``since``."""
         return self._journal.last_seq
 
-    # webhooks
+    # webhooks (``model.hooks``: the guide's one secret per account, or the reference's per webhook)
 
     @property
-    def webhook_secret(self) -> str:
-        return self._hooks.secret
+    def account_secret(self) -> str:
+        """The guide's one secret, which signs every webhook there (``GET /v1/webhook`` shows it)."""
+        return self._hooks.account.value
 
-    def valid_secrets(self) -> list[str]:
-        """The secrets a receiver may verify a delivery with now (the previous one in its grace)."""
-        return self._hooks.valid_secrets(utc_now())
+    def secret_for(self, hook: Webhook) -> str:
+        """The secret that signs ``hook``'s deliveries now, as ``webhook_api`` says."""
+        return self._hooks.signer(hook, self.settings.webhook_api).value
+
+    def valid_secrets(self, hook: Webhook | None) -> list[str]:
+        """The secrets that verify a delivery to ``hook`` now: the signing one, and the one it
+        replaced while the version's overlap lasts (none in the guide, 24 h in the reference).
+        Without a webhook, the guide's account secrets (the reference has none to give)."""
+        api = self.settings.webhook_api
+        if hook is None:
+            return self._hooks.verifying(self._hooks.account) if api == "guide" else []
+        return self._hooks.verifying(self._hooks.signer(hook, api))
 
     def webhooks(self) -> list[Webhook]:
         return list(self._hooks)
+
+    def webhook(self, id_or_url: str) -> Webhook | None:
+        """The webhook with this id, or registered at this URL."""
+        return self._hooks.find(id_or_url)
 
     def webhook_urls(self) -> list[str]:
         return self._hooks.urls()
@@ -327,12 +344,19 @@ class MockState:
     def remove_webhook(self, hook_id: str) -> bool:
         return self._hooks.remove(hook_id)
 
-    def has_webhook(self, hook_id: str) -> bool:
-        return hook_id in self._hooks
+    def rotate_secret(self, hook: Webhook | None = None) -> str:
+        """A new signing secret, as ``webhook_api`` keeps them: the account's (guide; ``hook``, if
+        given, shares it) or ``hook``'s own (reference). Returns it."""
+        return self._hooks.rotate(self.settings.webhook_api, hook)
 
-    def rotate_secret(self) -> str:
-        """A new signing secret; the old one keeps verifying for the grace period."""
-        return self._hooks.rotate(utc_now())
+    # the fake's clock
+
+    def now(self) -> dt.datetime:
+        return self._clock.now()
+
+    def advance_clock(self, seconds: float) -> dt.datetime:
+        """Move the fake's clock forward (``ConfigError`` unless 0 <= seconds); returns its time."""
+        return self._clock.advance(seconds)
 
     # scenarios
 
@@ -391,7 +415,7 @@ class MockState:
             self._holding.clear()
         else:
             self._holding.discard(access_token)
-        now, released = utc_now(), []
+        now, released = self._clock.now(), []
         for job in self.jobs(access_token, "held"):
             self._scheduler.schedule(job, max(0.0, (job.due_at - now).total_seconds()))
             released.append(job)
@@ -437,8 +461,9 @@ class MockState:
     def reset(self, access_token: str | None = None) -> None:
         """Forget one access token's jobs, events, cache, journal, scenarios and hold, or everything.
 
-        A full reset also restores the start-up settings, webhook registrations and secret, and
-        restarts the sequences that per-job draws use, so each test starts like a fresh server.
+        A full reset also restores the start-up settings, webhook registrations and secrets, and
+        the fake's clock, and restarts the sequences that per-job draws use, so each test starts
+        like a fresh server.
         Connections held by ``api_timeout`` are answered (504) at once.
         """
         for job in self.jobs(access_token):
@@ -453,7 +478,8 @@ class MockState:
             self._holding.clear()
             initial = self._live.initial
             self._apply(initial)
-            self._hooks.reset(initial.webhook_secret, initial.webhook_urls)
+            self._clock.reset()
+            self._hooks.reset(initial.webhook_secret, initial.webhook_urls, initial.seed)
             self._sequence = itertools.count(1)
             self._api_sequence = itertools.count(1)
         else:

@@ -2,6 +2,12 @@
 
 Every method is one HTTP call; anything but a 2xx raises ``MockClientError`` with the fake's message.
 Pass ``access_token`` to scope a call to one token (parallel test workers sharing a server).
+
+Webhooks look the same whichever version of Cobalt's webhook API the fake follows (``webhook_api``):
+``register_webhook``, ``webhooks`` and ``rotate_secret`` give each webhook's id, URL, the ``secret``
+that signs its deliveries and the ``valid_secrets`` that verify them now (the old one too, for 24 h
+after an API reference rotation), and ``verify`` checks a received body's signature against those.
+``advance_clock`` moves the fake's clock on, to see that overlap end.
 """
 
 from __future__ import annotations
@@ -178,6 +184,47 @@ class MockClient:
     def clear_scenarios(self, access_token: str | None = None) -> int:
         removed: int = self._call("DELETE", "/scenarios", params={"access_token": access_token})["removed"]
         return removed
+
+    # webhooks and the clock
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        """Every registered webhook: ``id``, ``url``, ``secret`` and ``valid_secrets``."""
+        found: list[dict[str, Any]] = self._call("GET", "/webhooks")["webhooks"]
+        return found
+
+    def register_webhook(self, url: str) -> dict[str, Any]:
+        """Register ``url`` (in either version of the webhook API); returns the webhook."""
+        hook: dict[str, Any] = self._call("POST", "/webhooks", json={"url": url})["webhook"]
+        return hook
+
+    def unregister_webhook(self, webhook_id: str) -> None:
+        self._call("DELETE", f"/webhooks/{webhook_id}")
+
+    def rotate_secret(self, webhook_id: str) -> dict[str, Any]:
+        """Rotate as the fake's ``webhook_api`` does: the account's secret, which every webhook
+        shares (guide), or this webhook's own (reference). Returns the webhook afterwards."""
+        hook: dict[str, Any] = self._call("POST", f"/webhooks/{webhook_id}/rotate-secret")["webhook"]
+        return hook
+
+    def verify(self, id_or_url: str, body: bytes, signature: str) -> bool:
+        """Whether ``signature`` (a ``cobalt-verification`` header) signs ``body`` with a secret
+        that verifies the webhook with this id or URL now."""
+        from mock_server.delivery.webhook import verify
+
+        hook = next((h for h in self.webhooks() if id_or_url in (h["id"], h["url"])), None)
+        if hook is None:
+            raise MockClientError(404, f"Webhook {id_or_url} not found.")
+        return any(verify(secret, body, signature) for secret in hook["valid_secrets"])
+
+    def clock(self) -> str:
+        """The fake's time (ISO 8601 UTC)."""
+        now: str = self._call("GET", "/clock")["now"]
+        return now
+
+    def advance_clock(self, seconds: float) -> str:
+        """Move the fake's clock ``seconds`` forward; returns its time (ISO 8601 UTC)."""
+        now: str = self._call("POST", "/clock", json={"advance": seconds})["now"]
+        return now
 
     def behaviours(self) -> list[dict[str, Any]]:
         """Every behaviour with its level, parameters and magic values."""

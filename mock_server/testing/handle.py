@@ -8,6 +8,13 @@ to the test that caused it, once, as the cause of a ``ServerError``, or as a rep
 test that failed anyway. Kept apart from the plugin's hooks and fixtures the way pytest-httpserver
 keeps its engine apart from its glue. Only the standard library, pytest and ``mock_server.settings``
 load at import; the server's dependencies load when a server starts.
+
+Webhooks work the same in both versions of Cobalt's webhook API (``webhook_api``): the receiver is
+registered at ``receiver.url + "/"``; ``webhook_secret`` is what signs its deliveries (the account's
+one secret in the guide, the receiver's webhook's own in the API reference), ``secret_for`` any other
+webhook's, ``rotate_secret`` rotates as the version does, and ``wait_for_webhook`` verifies each
+delivery with the secrets that verify its webhook now (``valid_secrets``: after a reference rotation
+the old one too, for 24 h of the fake's clock, which ``advance_clock`` moves on).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from mock_server.settings import Settings
 from mock_server.testing.session import CobaltMockServer
 
 if TYPE_CHECKING:
+    from mock_server.model.hooks import Webhook
     from mock_server.model.jobs import Job
     from mock_server.model.state import MockState
     from mock_server.testing.receiver import Delivery, WebhookReceiver
@@ -65,22 +73,24 @@ class CobaltMock:
         if thread is None or not thread.running:
             error = thread.error if thread is not None else None
             pytest.fail(f"cobalt-mock: the fake server is not running ({error!r})", pytrace=False)
-        self._await(self._restart(self._settings, register=True))
+        secret = self._await(self._restart(self._settings, register=True))
         self.receiver.clear()
-        self.receiver.secrets = (self._settings.webhook_secret,)
+        self.receiver.secrets = (secret,)
 
     def end(self) -> None:
         """Cancel what is still running and reset the fake to the session's settings."""
         self._await(self._restart(self.server.settings, register=False))
         self.receiver.clear()
 
-    async def _restart(self, settings: Settings, *, register: bool) -> None:
+    async def _restart(self, settings: Settings, *, register: bool) -> str:
+        """Returns the secret that signs the receiver's webhooks (the account's, unregistered)."""
         state = self.state
         await state.restart(settings)
-        if register:
-            state.errors.clear()
-            self._reported = 0
-            state.register_webhook(self.receiver.url + "/")
+        if not register:
+            return state.account_secret
+        state.errors.clear()
+        self._reported = 0
+        return state.secret_for(state.register_webhook(self.hook_url))
 
     # where and who
 
@@ -99,9 +109,9 @@ class CobaltMock:
         return self.server.url + "/v1"
 
     @property
-    def webhook_secret(self) -> str:
-        """The secret that signs webhooks now (rotating it through the API changes it)."""
-        return self._call(lambda: self.state.webhook_secret)
+    def hook_url(self) -> str:
+        """Where the built-in receiver is registered: ``receiver.url + "/"``."""
+        return self.receiver.url + "/"
 
     @property
     def headers(self) -> dict[str, str]:
@@ -115,6 +125,40 @@ class CobaltMock:
         return self._call(self.state.configure, **values)
 
     # webhooks
+
+    @property
+    def webhook_secret(self) -> str:
+        """The secret that signs the receiver's webhooks now: the account's one secret (guide) or
+        the receiver's webhook's own (reference). Rotating it changes it."""
+        return self.secret_for(self.hook_url)
+
+    def secret_for(self, id_or_url: str) -> str:
+        """The secret that signs deliveries to a registered webhook (its id or URL) now."""
+        return self._call(lambda: self.state.secret_for(self._webhook(id_or_url)))
+
+    def valid_secrets(self, id_or_url: str | None = None) -> list[str]:
+        """The secrets that verify a delivery to a webhook (the receiver's by default) now: the one
+        that signs, and after an API reference rotation the one it replaced, for 24 hours of the
+        fake's clock. The guide keeps no old secret: a rotation replaces it at once."""
+        return self._call(lambda: self.state.valid_secrets(self._webhook(id_or_url or self.hook_url)))
+
+    def rotate_secret(self, id_or_url: str | None = None) -> str:
+        """Rotate as the fake's ``webhook_api`` does, and return the new secret: the account's, which
+        signs every webhook (guide), or one webhook's own, the receiver's by default (reference)."""
+        return self._call(lambda: self.state.rotate_secret(self._webhook(id_or_url or self.hook_url)))
+
+    def advance_clock(self, seconds: float) -> dt.datetime:
+        """Move the fake's clock ``seconds`` forward (a rotated secret's overlap ends without waiting
+        for it); returns the fake's time. A test starts with the clock at real time."""
+        return self._call(self.state.advance_clock, seconds)
+
+    def _webhook(self, id_or_url: str) -> Webhook:
+        """The registered webhook (call on the fake's loop), or ``LookupError`` naming those there are."""
+        hook = self.state.webhook(id_or_url)
+        if hook is None:
+            known = ", ".join(f"{h.id} {h.url}" for h in self.state.webhooks()) or "none"
+            raise LookupError(f"cobalt-mock has no webhook {id_or_url!r}; registered: {known}")
+        return hook
 
     def register_webhook(self, url: str) -> str:
         """Send webhooks to ``url`` too (the receiver stays registered); returns the webhook id."""
@@ -162,14 +206,21 @@ class CobaltMock:
         return self._verified(delivery, verify)
 
     def _verified(self, delivery: Delivery, check: bool) -> Delivery:
-        """``delivery``, its signature checked against the secrets valid now (the secret may have
-        been rotated since the test began); with ``check`` a signature that none matches fails."""
+        """``delivery``, its signature checked against the secrets that verify its webhook now (the
+        one registered at the URL it came to, else the receiver's; the secret may have been rotated
+        since the test began); with ``check`` a signature that none matches fails."""
         __tracebackhide__ = True
         from mock_server.delivery.webhook import SIGNATURE_HEADER, verify, verify_parsed
 
         if delivery.signature_valid:
             return delivery
-        secrets = self._call(self.state.valid_secrets)
+
+        def valid() -> list[str]:
+            state = self.state
+            hook = state.webhook(self.receiver.url + delivery.path) or state.webhook(self.hook_url)
+            return state.valid_secrets(hook)
+
+        secrets = self._call(valid)
         signature = delivery.headers.get(SIGNATURE_HEADER, "")
         if any(verify(secret, delivery.body, signature) for secret in secrets):
             parsed = any(verify_parsed(s, delivery.payload, signature) for s in secrets)
@@ -178,7 +229,8 @@ class CobaltMock:
             raise AssertionError(
                 f"The webhook for job {delivery.job_id!r} arrived, but its signature does not match "
                 f"the webhook secret: {delivery.describe()}.\nIf the test asked for a bad signature "
-                "(the bad_signature behaviour), call wait_for_webhook(..., verify=False)."
+                "(the bad_signature behaviour, or old_secret with the guide's webhook API, whose old "
+                "secret stops verifying at a rotation), call wait_for_webhook(..., verify=False)."
             )
         return delivery
 
@@ -362,7 +414,7 @@ def _explain(state: MockState, job_id: str) -> str:
         known = ", ".join(j.job_id for j in state.jobs()) or "none"
         lines.append(f"  it has no job {job_id!r} (jobs in this test: {known}).")
     else:
-        lines.append(f"  job {job_id} is {job.status}{_status_hint(job)}.")
+        lines.append(f"  job {job_id} is {job.status}{_status_hint(job, state.now())}.")
         lines.extend(
             f"  attempt {a.attempt} to {a.url}: {a.status_code if a.error is None else a.error}"
             for a in job.attempts
@@ -375,9 +427,9 @@ def _explain(state: MockState, job_id: str) -> str:
     return "\n".join(lines)
 
 
-def _status_hint(job: Job) -> str:
+def _status_hint(job: Job, now: dt.datetime) -> str:
     if job.status == "scheduled":
-        left = (job.due_at - dt.datetime.now(dt.UTC)).total_seconds()
+        left = (job.due_at - now).total_seconds()
         return f", due in {left:.2f}s (delay {job.delay:g}s; @pytest.mark.{MARKER}(delay=0) makes it 0)"
     if job.status == "held":
         return ", held: its access token is on hold until released"

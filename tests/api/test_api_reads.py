@@ -1,4 +1,5 @@
-"""Polling (`/v1/webhook-events`), the appointment cache (`/v1/appointments`) and webhook management."""
+"""Polling (`/v1/webhook-events`) and the appointment cache (`/v1/appointments`); webhook management is
+in ``test_webhook_api``."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ from collections.abc import Callable
 
 import pytest
 
-from mock_server.delivery.webhook import verify
-from mock_server.settings import DEFAULT_WEBHOOK_SECRET
 from mock_server.testing.receiver import WebhookReceiver
 from tests.api.test_app import error
 from tests.conftest import WEEK, Fake
@@ -159,58 +158,6 @@ def test_mrn_fetches_do_not_touch_the_cache(fake: Fake) -> None:
 )
 def test_appointment_cache_query_errors(fake: Fake, params: dict[str, str], message: str) -> None:
     assert error(fake.http.get("/v1/appointments", params=params), 400) == message
-
-
-def test_webhook_registration_lifecycle(fake: Fake, receiver: WebhookReceiver) -> None:
-    listed = fake.http.get("/v1/webhook").json()
-    assert listed == {
-        "success": True,
-        "webhook_url": None,
-        "webhook_urls": [],
-        "webhook_secret_key": DEFAULT_WEBHOOK_SECRET,
-    }
-    registered = fake.http.post("/v1/webhook", json={"webhook_url": receiver.url})
-    assert registered.json() == {
-        "success": True,
-        "message": "Webhook registered successfully",
-        "webhook_secret_key": DEFAULT_WEBHOOK_SECRET,
-    }
-    fake.http.post("/v1/webhook", json={"webhook_url": receiver.url})  # idempotent
-    listed = fake.http.get("/v1/webhook").json()
-    assert listed["webhook_url"] == receiver.url
-    (hook,) = listed["webhook_urls"]
-    assert list(hook) == ["id", "url"]
-
-    rotated = fake.http.post(f"/v1/webhook/{hook['id']}/rotate-secret").json()
-    assert rotated["success"] is True
-    new_secret = rotated["webhook_secret_key"]
-    assert new_secret != DEFAULT_WEBHOOK_SECRET
-    assert fake.http.get("/v1/webhook").json()["webhook_secret_key"] == new_secret
-    job_id = fake.fetch().json()["job_id"]
-    delivery = receiver.wait_for_webhook(job_id, timeout=10)
-    assert verify(new_secret, delivery.body, delivery.headers["cobalt-verification"])
-    assert not verify(DEFAULT_WEBHOOK_SECRET, delivery.body, delivery.headers["cobalt-verification"])
-    newer = fake.http.post("/v1/webhook/rotate-secret").json()["webhook_secret_key"]
-    assert newer not in (new_secret, DEFAULT_WEBHOOK_SECRET)
-
-    assert error(fake.http.post("/v1/webhook/wh_nope/rotate-secret"), 404) == "Webhook not found."
-    removed = fake.http.delete(f"/v1/webhook/{hook['id']}")
-    assert removed.json() == {"success": True, "message": "Webhook URL removed successfully"}
-    assert error(fake.http.delete(f"/v1/webhook/{hook['id']}"), 404) == "Webhook not found."
-    assert fake.http.get("/v1/webhook").json()["webhook_urls"] == []
-
-
-def test_webhook_registration_errors(fake: Fake) -> None:
-    assert error(fake.http.post("/v1/webhook", json={}), 400) == "Missing required parameters: webhook_url."
-    assert "Invalid webhook_url" in error(fake.http.post("/v1/webhook", json={"webhook_url": "nope"}), 400)
-    assert error(fake.http.post("/v1/webhook", content=b"x", headers={"content-type": "text/plain"}), 415)
-
-
-def test_start_up_webhooks_are_registered(serve: Callable[..., Fake], receiver: WebhookReceiver) -> None:
-    fake = serve(webhook_urls=receiver.url + "/boot")
-    assert [h["url"] for h in fake.http.get("/v1/webhook").json()["webhook_urls"]] == [receiver.url + "/boot"]
-    job_id = fake.fetch().json()["job_id"]
-    assert receiver.wait_for_webhook(job_id, timeout=10).path == "/boot"
 
 
 def test_health_and_openapi(fake: Fake) -> None:

@@ -416,3 +416,66 @@ def test_model_methods_work_on_the_fakes_loop(hooked: tuple[Fake, WebhookReceive
     fake.call(state.reset)
     assert len(fake.call(state.jobs)) == 0
     assert len(state.journal()) == 0
+
+
+# --- webhooks and the clock ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("api", ["guide", "reference"])
+def test_webhooks_look_the_same_in_both_versions(serve: Callable[..., Fake], api: str) -> None:
+    fake = serve(webhook_api=api)
+    assert ok(fake.http.get("/_mock/webhooks")) == {"success": True, "webhook_api": api, "webhooks": []}
+    added = ok(fake.http.post("/_mock/webhooks", json={"url": "http://127.0.0.1:9/a"}), 201)["webhook"]
+    assert list(added) == ["id", "url", "secret", "valid_secrets"]
+    assert added["valid_secrets"] == [added["secret"]]
+    assert (added["secret"] == DEFAULT_WEBHOOK_SECRET) is (api == "guide")  # the account's, or its own
+    other = ok(fake.http.post("/_mock/webhooks", json={"url": "http://127.0.0.1:9/b"}), 201)["webhook"]
+    rotated = ok(fake.http.post(f"/_mock/webhooks/{added['id']}/rotate-secret"))["webhook"]
+    assert rotated["secret"] != added["secret"]
+    overlap = [rotated["secret"], added["secret"]] if api == "reference" else [rotated["secret"]]
+    assert rotated["valid_secrets"] == overlap
+    listed = {h["id"]: h for h in ok(fake.http.get("/_mock/webhooks"))["webhooks"]}
+    shares = listed[other["id"]]["secret"] == rotated["secret"]
+    assert shares is (api == "guide")  # the guide rotated the account's one secret
+    assert ok(fake.http.delete(f"/_mock/webhooks/{other['id']}")) == {"success": True, "removed": 1}
+    assert [h["id"] for h in ok(fake.http.get("/_mock/webhooks"))["webhooks"]] == [added["id"]]
+
+
+def test_webhook_and_clock_errors(fake: Fake) -> None:
+    assert error(fake.http.post("/_mock/webhooks", json={}), 400) == "Missing required parameters: url."
+    assert error(fake.http.post("/_mock/webhooks", json={"url": "x"}), 400) == (
+        "Invalid url. It must be an absolute http or https URL."
+    )
+    assert error(fake.http.post("/_mock/webhooks", json={"webhook_url": "http://h/"}), 400) == (
+        "Unknown field(s): webhook_url; a webhook takes url."
+    )
+    assert error(fake.http.delete("/_mock/webhooks/wh_nope"), 404) == "Webhook wh_nope not found."
+    assert error(fake.http.post("/_mock/webhooks/wh_nope/rotate-secret"), 404) == "Webhook wh_nope not found."
+    for body in ({}, {"advance": 1, "at": 2}, {"seconds": 1}):
+        assert "how far to move the fake's clock forward" in error(
+            fake.http.post("/_mock/clock", json=body), 400
+        )
+    assert "only moves forward" in error(fake.http.post("/_mock/clock", json={"advance": -1}), 400)
+    assert "takes seconds" in error(fake.http.post("/_mock/clock", json={"advance": "1"}), 400)
+    assert "takes seconds" in error(fake.http.post("/_mock/clock", json={"advance": True}), 400)
+    assert "at most 36500 days" in error(fake.http.post("/_mock/clock", json={"advance": 1e12}), 400)
+
+
+def test_the_clock_moves_forward_and_a_full_reset_sets_it_back(fake: Fake) -> None:
+    import datetime as dt
+
+    def now() -> dt.datetime:
+        text = ok(fake.http.get("/_mock/clock"))["now"]
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+    real = dt.datetime.now(dt.UTC)
+    assert abs(now() - real) < dt.timedelta(minutes=1)
+    moved = ok(fake.http.post("/_mock/clock", json={"advance": 7200}))["now"]
+    assert moved.endswith("Z")
+    assert now() - real > dt.timedelta(hours=1, minutes=59)
+    job_id = job_id_of(fake.fetch())
+    assert fake.state.job(job_id).created_at - real > dt.timedelta(hours=1, minutes=59)
+    ok(fake.http.post("/_mock/reset", json={"access_token": "tok_a"}))
+    assert now() - real > dt.timedelta(hours=1, minutes=59)  # a token's reset keeps the clock
+    ok(fake.http.post("/_mock/reset"))
+    assert abs(now() - real) < dt.timedelta(minutes=1)

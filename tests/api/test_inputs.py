@@ -285,21 +285,39 @@ def test_query_date_range() -> None:
         assert info.value.message == msg
 
 
-def test_webhook_url() -> None:
-    assert parse_webhook_url({"webhook_url": "https://example.com/hook"}) == "https://example.com/hook"
-    assert parse_webhook_url({"webhook_url": "http://127.0.0.1:9/x"}) == "http://127.0.0.1:9/x"
+@pytest.mark.parametrize(
+    ("api", "field", "other"), [("guide", "webhook_url", "url"), ("reference", "url", "webhook_url")]
+)
+def test_webhook_url(api: str, field: str, other: str) -> None:
+    assert parse_webhook_url({field: "https://example.com/hook"}, api) == "https://example.com/hook"
+    assert parse_webhook_url({field: "http://127.0.0.1:9/x"}, api) == "http://127.0.0.1:9/x"
+    named = "the guide's" if api == "guide" else "the API reference's"
+    for body, message in [
+        ({}, f"Missing required parameters: {field}."),
+        ({field: ""}, f"Missing required parameters: {field}."),
+        ({field: None}, f"Missing required parameters: {field}."),
+        (
+            {other: "https://example.com/hook"},
+            f"Unknown field {other}; this server follows {named} webhook API ({field}).",
+        ),
+        (
+            {field: "https://example.com/hook", "x": 1, other: ""},
+            f"Unknown fields x, {other}; this server follows {named} webhook API ({field}).",
+        ),
+    ]:
+        with pytest.raises(ApiError) as info:
+            parse_webhook_url(body, api)
+        assert (info.value.status, info.value.message) == (400, message)
     for body, fragment in [
-        ({}, "Missing required parameters: webhook_url."),
-        ({"webhook_url": ""}, "Missing required parameters: webhook_url."),
-        ({"webhook_url": "ftp://x"}, "Invalid webhook_url"),
-        ({"webhook_url": "not a url"}, "Invalid webhook_url"),
-        ({"webhook_url": 5}, "Invalid webhook_url"),
-        ({"webhook_url": "http://"}, "Invalid webhook_url"),
-        ({"webhook_url": "http://host:99999/"}, "Invalid webhook_url"),
+        ({field: "ftp://x"}, f"Invalid {field}"),
+        ({field: "not a url"}, f"Invalid {field}"),
+        ({field: 5}, f"Invalid {field}"),
+        ({field: "http://"}, f"Invalid {field}"),
+        ({field: "http://host:99999/"}, f"Invalid {field}"),
         ([], "JSON object"),
     ]:
         with pytest.raises(ApiError) as info:
-            parse_webhook_url(body)
+            parse_webhook_url(body, api)
         assert fragment in info.value.message
 
 

@@ -21,6 +21,7 @@ from mock_server.settings import Settings
 from tests.conftest import Fake
 
 DOC = build_openapi()
+REFERENCE_DOC = build_openapi(Settings(webhook_api="reference"))
 SCHEMAS = DOC["components"]["schemas"]
 FULL = [{"client_id": [], "client_secret": [], "access_token": []}]
 WEBHOOK_AUTH = [{"client_id": [], "client_secret": []}]
@@ -31,9 +32,12 @@ OPERATIONS = {
     ("/v1/webhook", "get"),
     ("/v1/webhook/{id}", "delete"),
     ("/v1/webhook/rotate-secret", "post"),
-    ("/v1/webhook/{id}/rotate-secret", "post"),
     ("/v1/webhook-events", "get"),
     ("/_mock/health", "get"),
+}
+# The API reference's version: its own rotation route in place of the guide's.
+REFERENCE_OPERATIONS = OPERATIONS - {("/v1/webhook/rotate-secret", "post")} | {
+    ("/v1/webhook/{id}/rotate-secret", "post")
 }
 
 
@@ -70,6 +74,7 @@ def params(op: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_document_is_valid_openapi_3_1() -> None:
     assert DOC["openapi"].startswith("3.1.")
     validate(DOC)
+    validate(REFERENCE_DOC)
 
 
 def test_document_is_plain_json() -> None:
@@ -88,10 +93,11 @@ def test_each_call_returns_its_own_copy() -> None:
 
 
 def test_no_dangling_ref() -> None:
-    refs = [value for key, value in walk(DOC) if key == "$ref"]
-    assert len(refs) > 50
-    for ref in refs:
-        pointer(DOC, ref)
+    for doc in (DOC, REFERENCE_DOC):
+        refs = [value for key, value in walk(doc) if key == "$ref"]
+        assert len(refs) > 50
+        for ref in refs:
+            pointer(doc, ref)
 
 
 def test_no_json_schema_resource_keywords_left() -> None:
@@ -113,9 +119,50 @@ def test_every_schema_file_and_definition_is_embedded() -> None:
 
 
 def test_operations_and_webhook() -> None:
-    found = {(path, method) for path, item in DOC["paths"].items() for method in item}
-    assert found == OPERATIONS
-    assert set(DOC["webhooks"]) == {"appointment.live_fetch_completed"}
+    for doc, operations in ((DOC, OPERATIONS), (REFERENCE_DOC, REFERENCE_OPERATIONS)):
+        found = {(path, method) for path, item in doc["paths"].items() for method in item}
+        assert found == operations
+        assert set(doc["webhooks"]) == {"appointment.live_fetch_completed"}
+        ids = [op["operationId"] for item in doc["paths"].values() for op in item.values()]
+        assert len(ids) == len(set(ids))
+
+
+def _body_and_answers(doc: dict[str, Any], path: str, method: str) -> tuple[str | None, set[str]]:
+    op = doc["paths"][path][method]
+    body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+    answers = {r["content"]["application/json"]["schema"]["$ref"] for r in op["responses"].values()}
+    return (body or {}).get("$ref"), {ref.rsplit("/", 1)[1] for ref in answers}
+
+
+def test_webhook_registration_is_described_in_the_version_served() -> None:
+    """Each document describes one version, says so, and names the setting that gives the other."""
+    assert _body_and_answers(DOC, "/v1/webhook", "post") == (
+        "#/components/schemas/webhook-register-request",
+        {"webhook-register-response", "error"},
+    )
+    assert _body_and_answers(REFERENCE_DOC, "/v1/webhook", "post") == (
+        "#/components/schemas/webhook-reference-create-request",
+        {"webhook-reference-create-response", "error"},
+    )
+    assert _body_and_answers(DOC, "/v1/webhook", "get")[1] == {"webhook-list-response", "error"}
+    assert _body_and_answers(REFERENCE_DOC, "/v1/webhook", "get")[1] == {
+        "webhook-reference-list-response",
+        "error",
+    }
+    assert _body_and_answers(DOC, "/v1/webhook/rotate-secret", "post")[1] == {
+        "webhook-rotate-response",
+        "error",
+    }
+    assert _body_and_answers(REFERENCE_DOC, "/v1/webhook/{id}/rotate-secret", "post")[1] == {
+        "webhook-reference-rotate-response",
+        "error",
+    }
+    assert "webhook_api=guide" in DOC["info"]["description"]
+    assert "--webhook-api reference" in DOC["info"]["description"]
+    assert "webhook_api=reference" in REFERENCE_DOC["info"]["description"]
+    assert "--webhook-api guide" in REFERENCE_DOC["info"]["description"]
+    # The components are the same: every schema file, whichever version the paths describe.
+    assert REFERENCE_DOC["components"] == DOC["components"]
 
 
 def test_security_schemes_and_who_needs_what() -> None:
@@ -125,8 +172,9 @@ def test_security_schemes_and_who_needs_what() -> None:
         for name in ("client_id", "client_secret", "access_token")
     }
     assert DOC["security"] == FULL
-    for path, method in OPERATIONS:
-        security = operation(path, method).get("security", DOC["security"])
+    for path, method in OPERATIONS | REFERENCE_OPERATIONS:
+        doc = DOC if (path, method) in OPERATIONS else REFERENCE_DOC
+        security = doc["paths"][path][method].get("security", DOC["security"])
         if path.startswith("/v1/webhook/") or path == "/v1/webhook":
             assert security == WEBHOOK_AUTH, path
         elif path.startswith("/_mock/"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 from typing import Any
@@ -14,6 +15,7 @@ from mock_server.delivery.dispatcher import Dispatcher, is_retryable_status
 from mock_server.delivery.senders import DeliveryFailed, HttpxSender
 from mock_server.delivery.webhook import verify
 from mock_server.model.cache import AppointmentCache
+from mock_server.model.clock import Clock
 from mock_server.model.hooks import WebhookRegistry
 from mock_server.model.jobs import FetchRequest, Job, Store
 from mock_server.model.journal import Journal
@@ -51,14 +53,15 @@ def dispatcher_for(
     sender: Any, urls: tuple[str, ...] = ("http://hook/a",), settings: Settings = FAST
 ) -> tuple[Dispatcher, Store, list[BaseException]]:
     """A dispatcher with its own store and registry (``urls``), and the errors list it reports to."""
-    store, errors = Store(), []
+    store, errors, clock = Store(), [], Clock()
     dispatcher = Dispatcher(
         LiveSettings(settings),
         store=store,
-        hooks=WebhookRegistry(SECRET, urls),
+        hooks=WebhookRegistry(SECRET, urls, seed=settings.seed, clock=clock),
         cache=AppointmentCache(1000),
         journal=Journal(100),
         sender=sender,
+        clock=clock,
         errors=errors,
     )
     return dispatcher, store, errors
@@ -180,6 +183,32 @@ def test_every_registered_url_gets_the_same_event() -> None:
     }
     assert len({row.event_id for row in store.events}) == 1
     assert len(job.attempts) == 3
+
+
+@pytest.mark.parametrize("api", ["guide", "reference"])
+def test_each_url_is_signed_with_the_secret_its_version_gives_it(api: str) -> None:
+    """The same bytes to every URL; the guide signs them all with the account's secret, the API
+    reference each with its webhook's own, on the first delivery and on a redelivery alike."""
+    sender = ScriptedSender()
+    dispatcher, store, _ = dispatcher_for(sender, (), dataclasses.replace(FAST, webhook_api=api))
+    hooks = dispatcher._hooks
+    a, b = hooks.register("http://hook/a"), hooks.register("http://hook/b")
+    job = store.add_job(make_job())
+    keys: list[dict[str, str]] = []
+
+    async def main() -> None:
+        keys.append({h.url: hooks.signer(h, api).value for h in (a, b)})
+        await dispatcher.complete(job)
+        hooks.rotate(api, b)  # a redelivery signs with what signs now
+        keys.append({h.url: hooks.signer(h, api).value for h in (a, b)})
+        assert await dispatcher.redeliver(job) == 2
+
+    asyncio.run(main())
+    assert (keys[0]["http://hook/a"] == keys[0]["http://hook/b"]) is (api == "guide")
+    assert len({body for _, body, _, _ in sender.calls}) == 1
+    assert len(sender.calls) == 4
+    for number, (url, body, headers, _) in enumerate(sender.calls):
+        assert verify(keys[number // 2][url], body, headers["cobalt-verification"]), (number, url)
 
 
 def test_no_registered_url_still_records_the_event() -> None:

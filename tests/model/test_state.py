@@ -66,3 +66,13 @@ def test_an_api_timeout_ends_when_the_client_hangs_up_or_on_a_reset() -> None:
         assert len(state.holds) == 0
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize(("api", "expected"), [("guide", ["whsec_root"]), ("reference", [])])
+def test_without_a_webhook_only_the_guide_has_secrets_to_verify_with(api: str, expected: list[str]) -> None:
+    """A delivery whose webhook is gone (unregistered mid-test): the guide's account secret still
+    verifies it; the reference's secrets went with their webhook."""
+    state: MockState = create_app(
+        Settings().replace(webhook_api=api, webhook_secret="whsec_root")
+    ).state.cobalt
+    assert state.valid_secrets(None) == expected

@@ -98,3 +98,30 @@ def test_answers_that_are_not_the_fakes(status: int, content: bytes, message: st
     with MockClient("http://fake", transport=transport) as client, pytest.raises(MockClientError) as caught:
         client.health()
     assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("api", ["guide", "reference"])
+def test_webhooks_rotation_verification_and_the_clock(
+    receiver: WebhookReceiver, serve: Callable[..., Fake], api: str
+) -> None:
+    fake = serve(webhook_api=api)
+    with MockClient(fake.url) as client:
+        hook = client.register_webhook(receiver.url + "/mine")
+        assert client.webhooks() == [hook]
+        job_id = fake.fetch().json()["job_id"]
+        delivery = receiver.wait_for_webhook(job_id, timeout=10)
+        signature = delivery.headers["cobalt-verification"]
+        assert client.verify(hook["id"], delivery.body, signature)
+        assert client.verify(hook["url"], delivery.body, signature)
+        assert not client.verify(hook["id"], delivery.body + b" ", signature)
+        rotated = client.rotate_secret(hook["id"])
+        assert rotated["secret"] != hook["secret"]
+        assert client.verify(hook["id"], delivery.body, signature) is (api == "reference")  # the overlap
+        before = client.clock()
+        assert client.advance_clock(24 * 3600) > before
+        assert not client.verify(hook["id"], delivery.body, signature)
+        with pytest.raises(MockClientError, match="Webhook wh_nope not found") as raised:
+            client.verify("wh_nope", delivery.body, signature)
+        assert raised.value.status == 404
+        client.unregister_webhook(hook["id"])
+        assert client.webhooks() == []

@@ -362,9 +362,44 @@ def test_settings_precedence(pytester: pytest.Pytester, monkeypatch: pytest.Monk
     result.assert_outcomes(passed=2)
 
 
+SHOW_WEBHOOK_API = """
+def test_show(cobalt_mock):
+    print(f"API={cobalt_mock.settings.webhook_api}")
+
+@pytest.mark.cobalt_mock(webhook_api="reference")
+def test_marker(cobalt_mock):
+    assert cobalt_mock.settings.webhook_api == "reference"
+    created = httpx.post(
+        cobalt_mock.base_url + "/webhook", headers=cobalt_mock.headers, json={"url": "http://127.0.0.1:9/x"}
+    )
+    assert created.json()["webhook"]["webhook_id"].startswith("wh_")
+"""
+
+
+def test_webhook_api_in_every_form(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new setting is the plugin's without a line of its own: environment, ini, flag, marker."""
+    inner(pytester, SHOW_WEBHOOK_API)
+    result = pytester.runpytest("-s")
+    result.stdout.fnmatch_lines(["*API=guide*"])
+    result.assert_outcomes(passed=2)
+    monkeypatch.setenv("COBALT_MOCK_WEBHOOK_API", "reference")
+    pytester.runpytest("-s").stdout.fnmatch_lines(["*API=reference*"])
+    monkeypatch.delenv("COBALT_MOCK_WEBHOOK_API")
+    pytester.makeini(INNER_INI + "cobalt_mock_webhook_api = reference\n")
+    pytester.runpytest("-s").stdout.fnmatch_lines(["*API=reference*"])
+    result = pytester.runpytest("-s", "--cobalt-mock-webhook-api=guide")
+    result.stdout.fnmatch_lines(["*API=guide*"])
+    result.assert_outcomes(passed=2)
+    result = pytester.runpytest("--cobalt-mock-webhook-api=v2")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*option --cobalt-mock-webhook-api: webhook_api: expected one of guide, reference; got 'v2'*"]
+    )
+
+
 def test_flags_and_ini_options_are_made_from_the_settings(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--help")
-    for name in ("delay", "seed", "webhook_secret", "max_body_bytes"):
+    for name in ("delay", "seed", "webhook_secret", "webhook_api", "max_body_bytes"):
         result.stdout.fnmatch_lines([f"*--cobalt-mock-{name.replace('_', '-')}=*", f"*cobalt_mock_{name} *"])
     result.stdout.fnmatch_lines(["*--cobalt-mock-webhook-url=URL*"])
 
@@ -513,7 +548,8 @@ def test_waiting_fails_with_what_arrived_and_what_the_fake_knows(pytester: pytes
             "*_ test_bad_signature _*",
             "E*AssertionError: The webhook for job 'job_*' arrived, but its signature does not match"
             " the webhook secret: POST / *; signature INVALID.",
-            "E*If the test asked for a bad signature (the bad_signature behaviour), call"
+            "E*If the test asked for a bad signature (the bad_signature behaviour, or old_secret with the"
+            " guide's webhook API, whose old secret stops verifying at a rotation), call"
             " wait_for_webhook(..., verify=False).",
         ]
     )
@@ -542,10 +578,21 @@ def test_signatures_are_checked_against_the_current_secrets(pytester: pytest.Pyt
             rotate(cobalt_mock)
             job_id = cobalt_mock.fetch(headers={"X-Cobalt-Mock-Scenario": "old_secret"})
             assert cobalt_mock.receiver.wait_for_webhook(job_id).signature_valid is False
+            # The guide keeps no overlap: the secret a rotation replaced no longer verifies.
+            with pytest.raises(AssertionError, match="old_secret with the guide's webhook API"):
+                cobalt_mock.wait_for_webhook(job_id)
+            assert cobalt_mock.wait_for_webhook(job_id, verify=False).signature_valid is False
+
+        @pytest.mark.cobalt_mock(webhook_api="reference")
+        def test_signed_with_the_previous_secret_in_its_overlap(cobalt_mock):
+            cobalt_mock.rotate_secret()
+            cobalt_mock.rotate_secret()
+            job_id = cobalt_mock.fetch(headers={"X-Cobalt-Mock-Scenario": "old_secret"})
+            assert cobalt_mock.receiver.wait_for_webhook(job_id).signature_valid is False
             assert cobalt_mock.wait_for_webhook(job_id).signature_valid
         """,
     )
-    pytester.runpytest().assert_outcomes(passed=3)
+    pytester.runpytest().assert_outcomes(passed=4)
 
 
 def test_errors_inside_the_server_fail_the_test_that_caused_them(pytester: pytest.Pytester) -> None:
