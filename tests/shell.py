@@ -78,13 +78,11 @@ def github(repo: Path) -> dict[str, str]:
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """This environment without the variables that would point a new shell at this test's venv or
-    change the fake's settings; ``extra`` on top."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("COBALT_MOCK_", "VIRTUAL_ENV", "PYTEST_", "PYTHON")) and k != "CI"
-    }
+    """This environment as a new user's terminal has it: without the variables that would point a
+    new shell at this test's venv, change the fake's settings, pass this run's make flags on to a
+    nested make, or have coverage measure another tree's copy of the package; ``extra`` on top."""
+    ours = ("COBALT_MOCK_", "VIRTUAL_ENV", "PYTEST_", "PYTHON", "COVERAGE_", "COV_CORE_", "MAKE", "MFLAGS")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ours) and k != "CI"}
     bins = [p for p in env.get("PATH", "").split(os.pathsep) if not p.startswith(str(ROOT / ".venv"))]
     env["PATH"] = os.pathsep.join(bins)
     return {**env, **extra}
@@ -106,7 +104,7 @@ class Shell:
             start_new_session=True,  # its own process group: background jobs included in stop()
         )
         self.lines: list[str] = []
-        self._seen = 0
+        self._seen = (0, 0)  # where the previous match ended: line, column
         self._changed = threading.Condition()
         assert self.proc.stdout is not None
         self._reader = threading.Thread(target=self._read, args=(self.proc.stdout,), daemon=True)
@@ -135,15 +133,18 @@ class Shell:
         self.proc.stdin.flush()
 
     def expect(self, pattern: str, timeout: float = 60) -> re.Match[str]:
-        """The first line that matches ``pattern``, from the line the last match was on, as soon as it
-        is printed."""
+        """The first match of ``pattern`` in what was printed after the previous match (on the same
+        line too: curl prints no newline, so the next output may share its line), as soon as it is
+        printed. ``^`` and ``$`` are the line's ends."""
+        compiled = re.compile(pattern)
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
-                for index in range(self._seen, len(self.lines)):
-                    found = re.search(pattern, self.lines[index])
+                line, column = self._seen
+                for index in range(line, len(self.lines)):
+                    found = compiled.search(self.lines[index], column if index == line else 0)
                     if found:
-                        self._seen = index  # curl prints no newline: the next output may share the line
+                        self._seen = (index, max(found.end(), found.start() + 1))
                         return found
                 left = deadline - time.monotonic()
                 if left <= 0 or (self.proc.poll() is not None and not self._changed.wait(0.1)):

@@ -322,7 +322,9 @@ def test_the_github_actions_workflow_runs_as_written(tmp_path: Path) -> None:
             if step.get("if") == "failure()":
                 continue
             exports = "".join(f"{k}={v} " for k, v in step.get("env", {}).items())
-            shell.type(f"{exports}bash -e -c {shlex.quote(step['run'])}; echo 'step exit='$?")
+            shell.type(
+                f"{exports}bash -e -c {shlex.quote(step['run'])}; status=$?; echo; echo step exit=$status"
+            )
             shell.expect("^step exit=0$", timeout=60)
         assert shell.printed(r"^job_\w+: \d+ appointments, delivery failed$")
         (failure_step,) = [s for s in rest if s.get("if") == "failure()"]
