@@ -115,7 +115,8 @@ def test_the_settings_reference_says_what_help_says() -> None:
 
 
 def test_the_cli_reference_lists_every_argument_of_every_subcommand() -> None:
-    text = reference_hook().cli_reference()
+    hook = reference_hook()
+    text = hook.cli_reference()
     parser = build_parser()
     (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     for name, command in commands.choices.items():
@@ -123,7 +124,7 @@ def test_the_cli_reference_lists_every_argument_of_every_subcommand() -> None:
         for action in command._actions:
             if isinstance(action, argparse._HelpAction):
                 continue
-            assert " ".join((action.help or "").split()) in text, (name, action.dest)
+            assert hook.cell(action.help or "") in text, (name, action.dest)
             for flag in action.option_strings:
                 assert f"`{flag}" in text
 

@@ -67,7 +67,8 @@ def test_the_readme_imports_only_the_public_api() -> None:
 
 
 def test_the_pytest_example_passes(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_first=block("a pytest test"))
+    # Another name than test_first.py: examples/test_first.py is imported under that one already.
+    pytester.makepyfile(test_readme_first=block("a pytest test"))
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
 
 

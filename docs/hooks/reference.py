@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 from typing import Any
 
 from mock_server.cli import build_parser
@@ -29,8 +30,8 @@ MARKERS = {
 
 
 def cell(text: str) -> str:
-    """Text safe inside a Markdown table cell."""
-    return " ".join(text.split()).replace("|", "\\|")
+    """Text safe inside a Markdown table cell (``<NAME>`` would be read as an HTML tag)."""
+    return " ".join(text.split()).replace("|", "\\|").replace("<", "&lt;")
 
 
 def settings_reference() -> str:
@@ -128,7 +129,7 @@ def behaviours_reference() -> str:
     for name, spec in BEHAVIOURS.items():
         about = spec.to_json()
         params = ", ".join(
-            f"`{p}={cell(str(v))}`" + (" (N)" if p == spec.primary else "")
+            f"`{p}={v if isinstance(v, str) else json.dumps(v)}`" + (" (N)" if p == spec.primary else "")
             for p, v in about["params"].items()
         )
         header = f"{name}=N" if spec.primary else name
