@@ -191,9 +191,9 @@ def run_control() -> None:
         assert shell.finish() == 0
 
 
-def run_ci_service() -> None:
-    with Shell(ROOT, clean_env(), network=False) as shell:
-        shell.type(". .venv/bin/activate")
+def run_ci_service(tmp_path: Path) -> None:
+    with Shell(tmp_path, clean_env(), network=False) as shell:  # its log goes to the CI job's directory
+        shell.type(f". {ROOT}/.venv/bin/activate")
         shell.type(example("examples/shell/ci-service.sh"))
         shell.expect(r'"status":"ok"')
         shell.expect(r'"success":true,"message":"Live fetch request accepted')
@@ -266,10 +266,8 @@ RUNNERS: dict[str, Callable[..., None] | str] = {
 def test_the_example_runs_as_shown(path: str, request: pytest.FixtureRequest) -> None:
     run = RUNNERS[path]
     assert callable(run)
-    if "serve" in run.__code__.co_varnames[: run.__code__.co_argcount]:
-        run(request.getfixturevalue("serve"))
-    else:
-        run()
+    wanted = run.__code__.co_varnames[: run.__code__.co_argcount]
+    run(*(request.getfixturevalue(name) for name in wanted))  # fixtures by parameter name
 
 
 def test_the_ini_example_configures_the_session(pytester: pytest.Pytester) -> None:
