@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: serve test lint typecheck unit contract contract-slow bench reliability clean
+.PHONY: serve test lint typecheck docs unit contract contract-slow bench reliability clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("cobalt-mock needs Python 3.11+") if sys.version_info < (3, 11) else None'
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 serve: $(STAMP)
 	$(BIN)/cobalt-mock serve $(ARGS)
 
-test: $(STAMP) lint typecheck
+test: $(STAMP) lint typecheck docs
 	$(BIN)/coverage erase
 	$(BIN)/coverage run -m pytest -n 2 --cobalt-slow $(ARGS)
 	$(BIN)/coverage combine --quiet
@@ -30,6 +30,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The documentation site (mkdocs.yml), built --strict into the git-ignored site/: a broken link, a
+# missing include or a page left out of the nav fails it.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
+
 contract: $(STAMP)
 	$(BIN)/python -m pytest contract_tests $(ARGS)
 
@@ -41,10 +46,10 @@ contract-slow: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS)
 
-# The long reliability runs (README "Reliability"): 10,000 fetches at 64 connections, clean and with
+# The long reliability runs (docs/reliability.md): 10,000 fetches at 64 connections, clean and with
 # faults, a soak and a shutdown under load; minutes. Their small versions run in `make test`.
 reliability: $(STAMP)
 	$(BIN)/python -m bench.reliability --full $(ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov dist build
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov dist build site

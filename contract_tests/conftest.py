@@ -131,9 +131,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "decision: checks one of the fake's decisions where Cobalt's docs are silent"
     )
-    config.addinivalue_line(
-        "markers", "slow: a long run; deselected unless --cobalt-slow (make contract-slow)"
-    )
     if config.getoption("cobalt_base_url", None):
         missing = [env for env in CREDENTIALS.values() if not os.environ.get(env)]
         if missing:

@@ -27,7 +27,17 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from mock_server.errors import CobaltMockError
-from mock_server.settings import SettingError, Settings, describe, flag_for, parse_setting
+from mock_server.settings import (
+    ENV_PREFIX,
+    SPECS,
+    SettingError,
+    Settings,
+    default_text,
+    describe,
+    explain,
+    flag_for,
+    parse_setting,
+)
 from mock_server.version import __version__
 
 if TYPE_CHECKING:
@@ -62,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve",
         help="run the fake server",
-        description="Run the fake server.",
+        description="Run the fake server. Every setting is a flag here and a COBALT_MOCK_<NAME>"
+        " environment variable; a flag wins over the variable, which wins over the default.",
         # One line: argparse's own would list all the settings, twenty lines above every error.
         usage="%(prog)s [-h] [--SETTING VALUE ...]",
     )
@@ -78,23 +89,70 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser(
         "check-webhook",
         help="check a captured webhook body against the schemas (and its signature)",
-        description="Validate a captured webhook body against cobalt-mock's schemas.",
+        description="Validate a captured webhook body against cobalt-mock's schemas; exit 0 if it fits"
+        " (and its signature verifies, when --secret and --signature are given), 1 if not.",
     )
-    check.add_argument("file", type=Path, help="the raw body as received ('-' for standard input)")
-    check.add_argument("--secret", help="webhook secret, to check the signature")
-    check.add_argument("--signature", help="the cobalt-verification header value")
+    check.add_argument(
+        "file",
+        type=Path,
+        help="path of the webhook body exactly as received (the raw bytes: a signature covers them);"
+        " '-' reads standard input",
+    )
+    check.add_argument(
+        "--secret",
+        metavar="SECRET",
+        help=explain("webhook secret to check the signature with; needs --signature", "unset", None),
+    )
+    check.add_argument(
+        "--signature",
+        metavar="HEX",
+        help=explain(
+            "the delivery's cobalt-verification header (lowercase hex HMAC-SHA256 of the body);"
+            " needs --secret",
+            "unset",
+            None,
+        ),
+    )
     receive = commands.add_parser(
         "receive",
         help="run a local webhook receiver that prints each delivery",
-        description="Receive webhooks on a local port and print one line per delivery.",
+        description="Receive webhooks on a local port and print one line per delivery, its signature"
+        " checked; Ctrl-C (or SIGTERM) stops it.",
     )
     # Values stay text here: they are checked as the settings are, with the same messages.
-    receive.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
-    receive.add_argument("--port", default="9000", help="TCP port (default 9000; 0 picks one)")
     receive.add_argument(
-        "--secret", default=None, help="secret to verify signatures with (default: the fake's)"
+        "--host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help=explain(
+            "interface to bind; anything but loopback exposes the receiver to the network", "127.0.0.1", None
+        ),
     )
-    receive.add_argument("--status", default="200", help="status code to answer with (default 200)")
+    receive.add_argument(
+        "--port", default="9000", metavar="PORT", help=explain(SPECS["port"].help, "9000", None)
+    )
+    receive.add_argument(
+        "--secret",
+        dest="webhook_secret",
+        default=None,
+        metavar="SECRET",
+        help=explain(
+            "secret each delivery's cobalt-verification signature is checked with; the fake's"
+            " webhook_secret unless given",
+            default_text("webhook_secret"),
+            ENV_PREFIX + "WEBHOOK_SECRET",
+        ),
+    )
+    receive.add_argument(
+        "--status",
+        default="200",
+        metavar="CODE",
+        help=explain(
+            "HTTP status every delivery is answered with, 200-599; a 5xx or 429 makes the fake retry once",
+            "200",
+            None,
+        ),
+    )
     return parser
 
 
@@ -315,7 +373,7 @@ def receive_command(args: argparse.Namespace) -> int:
     from mock_server.testing.receiver import Behaviour
 
     # The default secret is the fake's, from the environment as `serve` reads it.
-    secret = _settings(RECEIVE_FLAGS, webhook_secret=args.secret).webhook_secret
+    secret = _settings(RECEIVE_FLAGS, webhook_secret=args.webhook_secret).webhook_secret
     try:
         host, port = parse_setting("host", args.host), parse_setting("port", args.port)
     except SettingError as exc:

@@ -513,6 +513,13 @@ def default_text(name: str) -> str:
     return str(value)
 
 
+def explain(meaning: str, default: str, env: str | None) -> str:
+    """A flag's help in the one form every ``cobalt-mock`` flag uses: what it means and takes, then
+    its default and its environment twin (``None``: it has none)."""
+    twin = f"env {env}" if env else "no environment variable"
+    return f"{meaning} (default {default}; {twin})"
+
+
 def describe(name: str) -> str:
     """A setting's one-paragraph help: meaning, allowed values, default, environment twin."""
-    return f"{SPECS[name].help} (default {default_text(name)}; env {ENV_PREFIX}{name.upper()})"
+    return explain(SPECS[name].help, default_text(name), ENV_PREFIX + name.upper())

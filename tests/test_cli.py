@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,7 +20,7 @@ from mock_server import cli
 from mock_server.api.serving import bind_socket
 from mock_server.delivery.webhook import serialize, sign
 from mock_server.resources import data_dir
-from mock_server.settings import DEFAULT_WEBHOOK_SECRET, Settings, flag_for
+from mock_server.settings import DEFAULT_WEBHOOK_SECRET, SPECS, Settings, default_text
 from mock_server.testing.receiver import WebhookReceiver
 from tests.conftest import HEADERS, RULE_READINGS, WEEK
 from tests.serve_process import ServeProcess, tracked_processes
@@ -285,21 +287,49 @@ def test_non_loopback_detection() -> None:
     assert not cli._is_loopback("example.com")
 
 
-def test_help_explains_every_setting_with_default_and_variable(
-    capsys: pytest.CaptureFixture[str],
+def subcommands() -> dict[str, argparse.ArgumentParser]:
+    (choices,) = [a.choices for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(choices)
+
+
+HELP = re.compile(
+    r"(?P<meaning>\S.{15,}) \(default (?P<default>[^;]+); (?:env (?P<env>\S+)|no environment variable)\)"
+)
+
+
+@pytest.mark.parametrize("command", sorted(subcommands()))
+def test_every_flag_says_its_meaning_values_default_and_variable(
+    command: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    parser = subcommands()[command]
     with pytest.raises(SystemExit):
-        cli.main(["serve", "--help"])
-    # Each flag's entry, its help wrapped under it when the metavar is long.
-    entries = {
-        "-" + entry.split()[0]: " ".join(entry.split())
-        for entry in capsys.readouterr().out.split("\n  -")
-        if entry.startswith("-")
-    }
-    for f in dataclasses.fields(Settings):
-        entry = entries[flag_for(f.name)]
-        assert entry.endswith(f"env COBALT_MOCK_{f.name.upper()})"), entry
-        assert "(default " in entry, entry
+        parser.parse_args(["--help"])
+    printed = " ".join(capsys.readouterr().out.split())
+    flags = [a for a in parser._actions if a.option_strings and not isinstance(a, argparse._HelpAction)]
+    assert flags
+    for action in flags:
+        assert action.help is not None, action.option_strings
+        explained = HELP.fullmatch(action.help)
+        assert explained, f"{command} {action.option_strings[0]}: {action.help!r}"
+        # The default said is the one that applies: the parser's own, or the setting's.
+        applies = (
+            default_text(action.dest) if action.default is None and action.dest in SPECS else action.default
+        )
+        assert explained["default"] == ("unset" if applies is None else str(applies)), action.help
+        if explained["env"] is not None:
+            assert explained["env"].removeprefix("COBALT_MOCK_").lower() in SPECS, action.help
+        assert " ".join(action.help.split()) in printed
+    if command == "serve":
+        assert {a.dest for a in flags} == {f.name for f in dataclasses.fields(Settings)}
+        for action in flags:
+            assert f"; env COBALT_MOCK_{action.dest.upper()})" in (action.help or ""), action.help
+
+
+def test_every_positional_argument_is_explained() -> None:
+    for command, parser in subcommands().items():
+        for action in parser._actions:
+            if not action.option_strings:
+                assert len(action.help or "") > 20, (command, action.dest)
 
 
 def documented_webhook() -> Path:

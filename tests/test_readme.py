@@ -1,120 +1,107 @@
-"""The README's Python examples run, and do what the text around them says."""
+"""The README: short, importing only the public API, and every command in it run as written.
+
+Each block of the README is one of the example files (``examples/``) that the docs include and the
+tests run, or is run here. ``test_a_new_user_walks_the_readme`` is the whole path a new user takes,
+on a fresh clone: clone, ``make serve``, a fetch whose webhook arrives verified, the CI recipe, and
+the first pytest test.
+"""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from mock_server.delivery.webhook import serialize, sign
-from mock_server.resources import data_dir
-from mock_server.settings import Settings
+from tests.shell import ROOT, Shell, clean_env, code_blocks, github, source_repo
 
 pytest_plugins = ["pytester"]
 
-README = Path(__file__).resolve().parent.parent / "README.md"
-BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+EXAMPLES = ROOT / "examples"
+
+# Each command block of the README, by the example file it is (the docs include the same file).
+SAME_AS = {
+    "clone": "shell/clone.sh",
+    "install from the repository": "shell/install-git.sh",
+    "install from a wheel": "shell/install-wheel.sh",
+    "the command line": "shell/first-webhook.sh",
+    "stop": "shell/stop.sh",
+    "a CI service": "shell/ci-service.sh",
+    "a pytest test": "test_first.py",
+    "run the pytest test": "shell/first-test.sh",
+}
+SETUP = "make serve     # then runs the fake on http://127.0.0.1:8765 (Ctrl-C stops it)\nmake test"
 
 
-def run(block_containing: str, **names: Any) -> dict[str, Any]:
-    (block,) = [b for b in BLOCKS if block_containing in b]
-    namespace: dict[str, Any] = dict(names)
-    exec(compile(block, str(README), "exec"), namespace)  # noqa: S102 - our own README
-    return namespace
+def block(name: str) -> str:
+    return (EXAMPLES / SAME_AS[name]).read_text(encoding="utf-8")
 
 
-def test_the_signature_recipe_verifies_what_the_fake_sends() -> None:
-    body = serialize({"id": "evt_1", "data": {"name": "Zoë"}})
-    is_from_cobalt = run("def is_from_cobalt")["is_from_cobalt"]
-    assert is_from_cobalt(body, sign("whsec_x", body), "whsec_x")
-    assert not is_from_cobalt(body, sign("whsec_y", body), "whsec_x")
+def test_the_readme_is_short() -> None:
+    assert len(README.splitlines()) <= 150
 
 
-def test_the_schema_recipe_runs() -> None:
-    payload = json.loads((data_dir("fixtures") / "webhook-mrn" / "valid-documented.json").read_text())
-    run('validator("webhook")', payload=payload)
-    payload["surprise"] = 1
-    with pytest.raises(AssertionError):  # open schema accepts it, the strict one does not
-        run('validator("webhook")', payload=payload)
+def test_every_block_is_an_example_the_tests_run() -> None:
+    examples = {block(name) for name in SAME_AS}
+    blocks = code_blocks(README, "sh") + code_blocks(README, "python")
+    setup = [b for b in blocks if b.startswith(SETUP)]
+    assert len(setup) == 1
+    assert sorted(b for b in blocks if b not in setup) == sorted(examples)
+    # Nothing else is a command: the other fences are output.
+    assert set(re.findall(r"^```(\w+)$", README, flags=re.M)) == {"sh", "python", "text"}
 
 
-def test_the_settings_table_lists_every_setting() -> None:
-    text = README.read_text()
-    table = text[text.index("## Settings") :]
-    import dataclasses
-
-    for field in dataclasses.fields(Settings):
-        assert f"`{field.name}`" in table, f"README settings table misses {field.name}"
+def test_make_test_is_what_ci_runs() -> None:
+    (setup,) = [b for b in code_blocks(README, "sh") if b.startswith(SETUP)]
+    assert [line.split("#")[0].strip() for line in setup.splitlines()] == ["make serve", "make test"]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert [line for line in ci.splitlines() if line and not line.startswith("#")][-1] == "make test"
 
 
-def test_the_mock_client_recipe_runs_against_a_fake(serve: Any) -> None:
-    fake = serve()
-    run("with MockClient(base_url)", base_url=fake.url)
-    assert len(fake.state.scenarios()) == 0  # the recipe ends with a reset
+def test_the_readme_imports_only_the_public_api() -> None:
+    for code in code_blocks(README, "python"):
+        imports = re.findall(r"^\s*(?:from|import) (mock_server[\w.]*)", code, flags=re.M)
+        assert set(imports) <= {"mock_server"}, imports
 
 
-def test_the_marker_recipes_pass(pytester: pytest.Pytester) -> None:
-    (block,) = [b for b in BLOCKS if "def test_my_app_reports_ehr_outages" in b]
-    pytester.makepyfile(test_recipes=block)
-    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=2)
+def test_the_pytest_example_passes(pytester: pytest.Pytester) -> None:
+    # Another name than test_first.py: examples/test_first.py is imported under that one already.
+    pytester.makepyfile(test_readme_first=block("a pytest test"))
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
 
 
-def test_every_behaviour_has_a_readme_example() -> None:
-    from mock_server.model.behaviours import BEHAVIOURS
-
-    text = README.read_text()
-    for name in BEHAVIOURS:
-        assert f"| `{name}` |" in text, f"README lists no magic value for {name}"
-
-
-def curl_commands() -> list[str]:
-    """Every ``curl`` command in the README's shell blocks, continuation lines joined."""
-    blocks = re.findall(r"```sh\n(.*?)```", README.read_text(), flags=re.S)
-    joined = "\n".join(blocks).replace("\\\n", " ")
-    return [line.split(" #")[0].strip() for line in joined.splitlines() if line.startswith("curl ")]
-
-
-def run_curl(command: str, base_url: str, job_id: str = "") -> httpx.Response:
-    """Run a README curl command with httpx: -H headers, -d body (POST), the URL; -s is ignored."""
-    import shlex
-
-    args = shlex.split(command.replace("http://127.0.0.1:8765", base_url).replace("job_4vQ...", job_id))[1:]
-    headers: dict[str, str] = {}
-    data: str | None = None
-    url = ""
-    while args:
-        arg = args.pop(0)
-        if arg == "-H":
-            name, _, value = args.pop(0).partition(":")
-            headers[name.strip()] = value.strip()
-        elif arg == "-d":
-            data = args.pop(0)
-        elif not arg.startswith("-"):
-            url = arg
-    return httpx.request(
-        "POST" if data is not None else "GET", url, headers=headers, content=data, timeout=10
-    )
-
-
-def test_the_curl_walk_through_works_as_written(serve: Any) -> None:
-    fake = serve()
-    fetch, events, cached, scenario = curl_commands()
-    accepted = run_curl(fetch, fake.url)
-    assert accepted.status_code == 202, accepted.text
-    job_id = accepted.json()["job_id"]
-    fake.state.wait_for_job(job_id, timeout=10)
-    polled = run_curl(events, fake.url, job_id).json()["webhook_events"]
-    assert [row["job_id"] for row in polled] == [job_id]
-    found = run_curl(cached, fake.url)
-    assert found.status_code == 200
-    matches = found.json()["appointments"]
-    assert matches  # seed 0's clinic-a has Smiths, so the example shows something
-    assert all("smi" in a["patient_name"].casefold() for a in matches)
-    failing = run_curl(scenario, fake.url)
-    assert failing.status_code == 202
-    job = fake.state.wait_for_job(failing.json()["job_id"], timeout=10)
-    assert job.payload["data"]["success"] is False
+@pytest.mark.slow
+def test_a_new_user_walks_the_readme(tmp_path: Path) -> None:
+    """From ``git clone`` to a verified webhook and a passing test, each command as the README has it."""
+    repo = source_repo(tmp_path)
+    home = tmp_path / "home"
+    home.mkdir()
+    clone = home / "cobalt-mock"
+    # The one change to the environment: port 0, so make serve's fake cannot meet another process
+    # of this machine on 8765; the README's later commands run where 8765 is free (no network).
+    with Shell(home, clean_env(**github(repo), COBALT_MOCK_PORT="0")) as shell:
+        shell.type(block("clone"))
+        url = shell.expect(r"listening on (http://127\.0\.0\.1:\d+)", timeout=600)[1]
+        assert httpx.get(f"{url}/_mock/health").status_code == 200
+        shell.interrupt()  # Ctrl-C: make, and the fake under it
+    with Shell(clone, clean_env(), network=False) as shell:
+        shell.type(block("the command line"))
+        shell.expect(r'"status":\s*"ok"')
+        job_id = shell.expect(r'"job_id":"(job_\w+)"')[1]
+        shell.expect(
+            rf"POST /webhooks/cobalt job_id='{job_id}' id='evt_\w+' attempt=1; answered 200; signature valid$"
+        )
+        assert shell.printed(r"^cobalt-mock receiver listening on http://127\.0\.0\.1:9000 ")
+        shell.type(block("stop"))
+        assert shell.finish() == 0
+    with Shell(clone, clean_env(), network=False) as shell:
+        shell.type(". .venv/bin/activate")  # what a CI job has done by then: cobalt-mock installed
+        shell.type(block("a CI service"))
+        shell.expect(r'"success":true,"message":"Live fetch request accepted')
+    (clone / "test_first.py").write_text(block("a pytest test"))
+    with Shell(clone, clean_env()) as shell:
+        shell.type(block("run the pytest test"))
+        shell.expect(r"1 passed")
+        assert shell.finish() == 0

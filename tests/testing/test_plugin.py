@@ -5,13 +5,11 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -24,7 +22,6 @@ from tests.conftest import RULE_READINGS
 
 pytest_plugins = ["pytester"]
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 # The inner runs hold the plugin to the same bar as this project's own suite.
 INNER_INI = """
 [pytest]
@@ -756,22 +753,3 @@ def test_the_session_finish_hook_stops_a_server_left_running(pytester: pytest.Py
     pytest_plugin.pytest_sessionfinish(SimpleNamespace(config=config))  # type: ignore[arg-type]
     assert [thread.running, server.thread, server.receiver] == [False, None, None]
     server.stop()  # and stopping again is harmless
-
-
-# -- the README example ------------------------------------------------------------------------
-
-
-def test_the_readme_example_passes(pytester: pytest.Pytester) -> None:
-    for name in ("clinic_app.py", "test_clinic_app.py"):
-        shutil.copy(EXAMPLES / name, pytester.path / name)
-    result = pytester.runpytest("-v")
-    result.assert_outcomes(passed=4)
-
-
-def test_the_docs_inline_the_example_and_list_every_option() -> None:
-    docs = (EXAMPLES.parent / "README.md").read_text()
-    for name in ("clinic_app.py", "test_clinic_app.py"):
-        assert (EXAMPLES / name).read_text() in docs, f"README.md is out of date with {name}"
-    for name in pytest_plugin.NAMES:
-        row = f"| `{name}` | `{pytest_plugin.flag_for(name)}` | `{pytest_plugin.ini_for(name)}` |"
-        assert row in docs, f"README.md lacks the setting {name}"

@@ -1,0 +1,2 @@
+. .venv/bin/activate
+pytest test_first.py
