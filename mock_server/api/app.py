@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Route, Router
 from starlette.types import Receive, Scope, Send
 
 from mock_server.api.control import ControlApi
+from mock_server.api.dashboard import dashboard_routes, index_route
 from mock_server.api.fetch import FETCH_PATH, FetchEndpoint
 from mock_server.api.handlers import CobaltApi
 from mock_server.api.pipeline import Pipeline
@@ -25,6 +26,7 @@ from mock_server.delivery.keepalive import KeepAliveSender
 from mock_server.delivery.senders import HttpxSender, Sender
 from mock_server.model.behaviours import ScenarioBook
 from mock_server.model.cache import AppointmentCache
+from mock_server.model.changes import Changes
 from mock_server.model.hooks import WebhookRegistry
 from mock_server.model.jobs import Store
 from mock_server.model.journal import Journal
@@ -54,6 +56,7 @@ def create_app(
     hooks = WebhookRegistry(settings.webhook_secret, settings.webhook_urls)
     cache = AppointmentCache(settings.max_cached_appointments)
     journal = Journal(settings.max_journal)
+    changes = Changes()
     dispatcher = Dispatcher(
         live,
         store=store,
@@ -61,6 +64,7 @@ def create_app(
         cache=cache,
         journal=journal,
         sender=sender or make_sender(transport, settings.delivery_concurrency),
+        changes=changes,
         errors=errors,
     )
     state = MockState(
@@ -72,6 +76,7 @@ def create_app(
         scenarios=ScenarioBook(),
         scheduler=dispatcher,
         holds=Holds(),
+        changes=changes,
         errors=errors,
     )
 
@@ -81,9 +86,11 @@ def create_app(
         report_stop(state, await dispatcher.close(state.settings.shutdown_grace))
 
     routes = cobalt_routes(CobaltApi(state), FetchEndpoint(state))
+    routes.append(index_route(dashboard=settings.control))
     if settings.control:
         routes += ControlApi(state, settings.control_token).routes()
-    return CobaltApp(Router(routes, lifespan=lifespan), journal, state, errors)
+        routes += dashboard_routes(state, changes, settings.control_token)
+    return CobaltApp(Router(routes, lifespan=lifespan), journal, state, changes, errors)
 
 
 class CobaltApp:
@@ -92,15 +99,28 @@ class CobaltApp:
     middlewares cost each fetch more than its own work (measured in ``docs/performance.md``); the
     pipeline renders errors in their place, once. ``state.cobalt`` is the model (``MockState``)."""
 
-    def __init__(self, router: Router, journal: Journal, model: MockState, errors: list[BaseException]):
+    def __init__(
+        self,
+        router: Router,
+        journal: Journal,
+        model: MockState,
+        changes: Changes,
+        errors: list[BaseException],
+    ) -> None:
         self.router = router
         self.state = State()
         self.state.cobalt = model
-        self._pipeline = Pipeline(router, journal, model.api_latency, errors)
+        self._changes = changes
+        self._pipeline = Pipeline(router, journal, model.api_latency, changes, errors)
 
     @property
     def routes(self) -> list[BaseRoute]:
         return self.router.routes
+
+    def stopping(self) -> None:
+        """The server has begun to shut down: live streams (the dashboard's) end now, since uvicorn
+        waits for every open response before it stops. Call on the server's loop."""
+        self._changes.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["app"] = self  # as Starlette does: a route that does not match raises HTTPException
