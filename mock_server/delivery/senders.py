@@ -107,7 +107,7 @@ class HttpxSender:
             async with asyncio.timeout(timeout):
                 async with client.stream("POST", url, content=body, headers=headers) as response:
                     answer = bytearray()
-                    async for chunk in response.aiter_raw():  # read to the end: the connection is reused
+                    async for chunk in response.aiter_bytes():  # to the end: the connection is reused
                         if len(answer) <= REPLY_LIMIT:
                             answer += chunk[: REPLY_LIMIT + 1 - len(answer)]
         except Exception as exc:  # the contract: a Reply or DeliveryFailed
