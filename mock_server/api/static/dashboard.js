@@ -4,7 +4,7 @@
 "use strict";
 (() => {
   const TOKEN_KEY = "cobalt-mock-control-token";
-  const SHOWN_CHARS = 20000; // of a body, before "Show all"
+  const SHOWN_CHARS = 100000; // of a body, before "Show all"
   const $ = (id) => document.getElementById(id);
   let token = readToken();
   let current = null; // the latest state from the stream
@@ -218,11 +218,11 @@
         actions.push(el("button", { type: "button", class: "small", onclick: () => act("Redeliver " + job.job_id, "POST", `/_mock/jobs/${encodeURIComponent(job.job_id)}/redeliver?wait=false`) }, "Redeliver"));
       }
       return el("tr", { "data-job": job.job_id },
-        el("td", { class: "mono" }, job.job_id),
+        el("td", { class: "mono nowrap" }, job.job_id),
         el("td", {}, el("span", { class: "status " + job.status }, job.status)),
         el("td", {}, job.request.search_by),
         el("td", { class: "mono" }, describeRequest(job.request)),
-        el("td", { class: "mono", title: job.due_at }, job.due_at.slice(11, 23)),
+        el("td", { class: "mono nowrap", title: job.due_at }, job.due_at.slice(11, 23)),
         el("td", {}, describeBehaviours(job.behaviours)),
         el("td", {}, attempts.length ? attempts : el("span", { class: "muted" }, job.status === "completed" ? "no webhook registered" : "—")),
         el("td", {}, actions));
@@ -352,10 +352,10 @@
     showDetail(`Delivery ${a.delivery}, attempt ${a.attempt} of ${jobId}`,
       facts([["target", a.url], ["started", a.started_at], ["duration", `${a.duration_ms} ms`], ["outcome", outcome]]),
       el("dl", { class: "facts" }, el("dt", {}, "signature"), el("dd", { "data-verdict": "", class: "mono " + kind }, verdict)),
-      el("h3", {}, "Request headers"), headerTable(a.headers),
-      el("h3", { class: "row" }, `Request body (${a.body.length.toLocaleString()} characters)`, toggle), formatted, raw,
       el("h3", {}, a.error === null ? `Receiver's answer: ${a.status_code}` + (a.response_truncated ? " (first 4 KiB)" : "") : "Receiver's answer: none"),
-      bodyBlock(pretty(a.response_body), "response"));
+      bodyBlock(pretty(a.response_body), "response"),
+      el("h3", {}, "Request headers"), headerTable(a.headers),
+      el("h3", { class: "row" }, `Request body (${a.body.length.toLocaleString()} characters)`, toggle), formatted, raw);
   }
 
   async function openRequest(seq) {
