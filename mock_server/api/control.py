@@ -159,7 +159,7 @@ class ControlApi:
         )
 
     async def get_request(self, request: Request) -> Response:
-        """One journal entry by its ``seq`` (whole: a list shows only what fits)."""
+        """One journal entry by its ``seq``, whole (the dashboard's frames cut long bodies)."""
         self._authorize(request)
         seq = request.path_params["seq"]
         if not seq.isascii() or not seq.isdigit() or len(seq) > 19:

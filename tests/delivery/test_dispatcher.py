@@ -319,3 +319,14 @@ def test_httpx_sender_turns_any_transport_exception_into_a_failed_connection() -
         return False  # pragma: no cover
 
     assert asyncio.run(main()) is True
+
+
+def test_each_attempt_keeps_the_start_of_the_receivers_answer() -> None:
+    sender = ScriptedSender(Reply(503, b"<h1>down</h1>"), Reply(200, b"x" * 4096, True))
+    job, _, _ = run(sender)
+    assert [(a.response_body, a.response_truncated) for a in job.attempts] == [
+        (b"<h1>down</h1>", False),
+        (b"x" * 4096, True),
+    ]
+    assert job.attempts[0].to_json()["response_body"] == "<h1>down</h1>"
+    assert job.attempts[1].to_json()["response_truncated"] is True
