@@ -12,8 +12,13 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
 
+from mock_server.api import dashboard
 from mock_server.api.dashboard import BODY_PREVIEW, MAX_STREAMS, SHOWN_JOBS
+from mock_server.delivery.webhook import SIGNATURE_HEADER, sign
+from mock_server.model.changes import Changes
+from mock_server.model.jobs import Attempt
 from mock_server.testing.receiver import Behaviour, WebhookReceiver
 from tests.conftest import Fake
 
@@ -107,6 +112,7 @@ def test_the_stream_needs_the_control_token_when_one_is_set(serve: Callable[...,
     refused = httpx.get(fake.url + "/_mock/stream", headers={"authorization": "Bearer nope"})
     assert refused.status_code == 401
     assert refused.json()["message"].startswith("Missing or invalid control token.")
+    assert httpx.get(fake.url + "/_mock/requests/1").status_code == 401  # so is one journal entry
     with stream(fake, "sekret") as live:
         assert live.response.headers["content-type"] == "text/event-stream; charset=utf-8"
         assert live.response.headers["cache-control"] == "no-store"
@@ -254,3 +260,30 @@ def test_stopping_the_server_ends_open_streams_cleanly(serve: Callable[..., Fake
         stopper.join(30)
         assert not stopper.is_alive()
     assert all(line == "" or line.startswith(("event:", "data:", ":")) for line in rest)
+
+
+def test_a_quiet_stream_says_so_and_a_stopping_server_opens_none(
+    fake: Fake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dashboard, "HEARTBEAT", 0.05)
+    with stream(fake) as live:
+        live.next_state()
+        # nothing changed: a comment, so that a dead connection is noticed
+        assert next(line for line in live.lines if line) == ": quiet"
+    fake.call(fake.app.stopping)
+    refused = httpx.get(fake.url + "/_mock/stream")
+    assert (refused.status_code, refused.json()["message"]) == (503, "The server is stopping.")
+
+
+def test_an_unsigned_attempt_has_no_verdict_to_give_and_verdicts_are_bounded(fake: Fake) -> None:
+    live = dashboard.StateStream(fake.state, Changes(), None)
+    unsigned = Attempt(1, "http://hook", "now", 1.0, 200, None, {}, b"{}")
+    signed = Attempt(
+        1, "http://hook", "now", 1.0, 200, None, {SIGNATURE_HEADER: sign("whsec_x", b"{}")}, b"{}"
+    )
+    assert live._verdict("job_1", unsigned, ("whsec_x",)) == "missing"
+    assert live._verdict("job_1", signed, ("whsec_y", "whsec_x")) == "previous"
+    for number in range(dashboard._VERDICTS_KEPT + 1):
+        live._verdict(f"job_{number}", unsigned, ())
+    fake.call(live.snapshot)  # a snapshot starts over once more are kept than the bound
+    assert len(live._verdicts) == 0
