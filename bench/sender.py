@@ -23,7 +23,7 @@ import orjson
 
 from bench.sink import print_result
 from mock_server.delivery.keepalive import KeepAliveSender
-from mock_server.delivery.senders import HttpxSender
+from mock_server.delivery.senders import HttpxSender, Reply
 from mock_server.delivery.webhook import sign
 
 BODY = orjson.dumps({"job_id": "job_bench", "data": {"appointments": ["x" * 40] * 45}})
@@ -48,10 +48,10 @@ class BarePool:
 
         self.pool = httpcore.AsyncConnectionPool(max_connections=64, max_keepalive_connections=64)
 
-    async def __call__(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+    async def __call__(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> Reply:
         async with asyncio.timeout(timeout):
             response = await self.pool.request("POST", url, headers=list(headers.items()), content=body)
-        return response.status
+        return Reply.of(response.status, response.content)
 
     async def aclose(self) -> None:
         await self.pool.aclose()
@@ -63,7 +63,7 @@ class Aiohttp:
     def __init__(self) -> None:
         self.session: Any = None
 
-    async def __call__(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+    async def __call__(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> Reply:
         import aiohttp
 
         if self.session is None:
@@ -71,8 +71,7 @@ class Aiohttp:
             self.session = aiohttp.ClientSession(connector=connector, trust_env=False)
         limit = aiohttp.ClientTimeout(total=timeout)
         async with self.session.post(url, data=body, headers=headers, timeout=limit) as response:
-            await response.read()
-            return int(response.status)
+            return Reply.of(int(response.status), await response.read())
 
     async def aclose(self) -> None:
         if self.session is not None:
@@ -88,9 +87,9 @@ async def cell(
     async def worker(count: int) -> None:
         for _ in range(count):
             began = time.perf_counter()
-            status = await sender(url, BODY, headers, 5.0)
+            reply = await sender(url, BODY, headers, 5.0)
             latencies.append(time.perf_counter() - began)
-            assert status == 200, status
+            assert reply.status == 200, reply
 
     await asyncio.gather(*(worker(max(1, WARMUP // c)) for _ in range(c)))  # connections, imports
     latencies.clear()

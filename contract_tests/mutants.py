@@ -25,13 +25,13 @@ from contract_tests.checks import ACCEPTED_MESSAGE, SIGNATURE_HEADER
 from contract_tests.target import FAKE_SETTINGS, FakeTarget
 from mock_server.api.app import create_app, make_sender
 from mock_server.api.inputs import MSG_END_BEFORE_START, MSG_RANGE_TOO_LONG
-from mock_server.delivery.senders import DeliveryFailed, Sender
+from mock_server.delivery.senders import DeliveryFailed, Reply, Sender
 from mock_server.delivery.webhook import sign
 from mock_server.settings import Settings
 
 SECRET = "whsec_contract_mutant_secret"
 
-SendFn = Callable[[str, bytes, dict[str, str], float], Awaitable[int]]
+SendFn = Callable[[str, bytes, dict[str, str], float], Awaitable[Reply]]
 SenderWrap = Callable[[SendFn], SendFn]
 
 
@@ -272,7 +272,7 @@ def _edit_payload(edit: Callable[[dict[str, Any]], None]) -> SenderWrap:
     """Deliver an edited payload, correctly serialized and signed: only ``edit``'s rule breaks."""
 
     def wrap(send: SendFn) -> SendFn:
-        async def mutated(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+        async def mutated(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Reply:
             payload = json.loads(body)
             edit(payload)
             new = compact(payload)
@@ -287,7 +287,7 @@ def _edit_delivery(edit: Callable[[bytes, dict[str, str]], tuple[bytes, dict[str
     """Deliver other bytes or headers, as ``edit`` says (nothing re-signed unless it does so)."""
 
     def wrap(send: SendFn) -> SendFn:
-        async def mutated(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+        async def mutated(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Reply:
             body, headers = edit(body, dict(headers))
             return await send(url, body, headers, timeout)
 
@@ -300,8 +300,9 @@ def _report_status(change: Callable[[int], int]) -> SenderWrap:
     """Deliver faithfully, but tell the dispatcher another status (so it decides wrongly on retry)."""
 
     def wrap(send: SendFn) -> SendFn:
-        async def mutated(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
-            return change(await send(url, body, headers, timeout))
+        async def mutated(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Reply:
+            reply = await send(url, body, headers, timeout)
+            return reply._replace(status=change(reply.status))
 
         return mutated
 
@@ -382,17 +383,17 @@ def _retry_numbered_1(body: bytes, headers: dict[str, str]) -> tuple[bytes, dict
 def _retried_twice(send: SendFn) -> SendFn:
     """After a failed retry, a third attempt."""
 
-    async def mutated(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
-        status = await send(url, body, headers, timeout)
-        if headers.get("webhook-attempt") == "2" and (status >= 500 or status == 429):
-            status = await send(url, body, {**headers, "webhook-attempt": "3"}, timeout)
-        return status
+    async def mutated(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Reply:
+        reply = await send(url, body, headers, timeout)
+        if headers.get("webhook-attempt") == "2" and (reply.status >= 500 or reply.status == 429):
+            reply = await send(url, body, {**headers, "webhook-attempt": "3"}, timeout)
+        return reply
 
     return mutated
 
 
 def _timeouts_retryable(send: SendFn) -> SendFn:
-    async def mutated(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+    async def mutated(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Reply:
         try:
             return await send(url, body, headers, timeout)
         except DeliveryFailed as exc:
@@ -631,7 +632,7 @@ class SwitchedSender:
     def switch(self, wrap: SenderWrap | None) -> None:
         self.current = wrap(self.real) if wrap else self.real
 
-    async def __call__(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+    async def __call__(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> Reply:
         return await self.current(url, body, headers, timeout)
 
     async def aclose(self) -> None:

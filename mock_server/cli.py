@@ -19,9 +19,10 @@ import os
 import re
 import shlex
 import signal
+import socket
 import sys
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -204,6 +205,7 @@ def _listen_error(host: str, port: int, exc: OSError) -> CobaltMockError:
 
 def serve(settings: Settings) -> int:
     from mock_server.api.app import create_app
+    from mock_server.api.dashboard import UI_PATH
     from mock_server.api.serving import bind_socket, format_url, uvicorn_config
 
     try:
@@ -218,6 +220,9 @@ def serve(settings: Settings) -> int:
         f" | delay {settings.delay}s, seed {settings.seed} | webhooks: {hooks}",
         flush=True,
     )
+    if settings.control:
+        needs = " (it asks for the control token)" if settings.control_token else ""
+        print(f"cobalt-mock dashboard: {url}{UI_PATH}{needs}", flush=True)
     if not _is_loopback(settings.host):
         if not settings.control:
             control = "the control API is off"
@@ -230,10 +235,11 @@ def serve(settings: Settings) -> int:
             file=sys.stderr,
             flush=True,
         )
-    config = uvicorn_config(create_app(settings), settings, log_config=_log_config(settings.log_level))
+    app = create_app(settings)
+    config = uvicorn_config(app, settings, log_config=_log_config(settings.log_level))
     tune_gc()
     try:
-        _server_class()(config).run(sockets=[sock])
+        _server_class()(config, app.stopping).run(sockets=[sock])
     finally:
         sock.close()
     return 0
@@ -256,7 +262,16 @@ def _server_class() -> type[Any]:
 
     class Server(uvicorn.Server):
         """uvicorn, with the fake's signal rules: the first SIGTERM/SIGINT drains and exits 0
-        (uvicorn would re-raise the signal and die by it), a second one exits at once."""
+        (uvicorn would re-raise the signal and die by it), a second one exits at once. ``stopping``
+        is called as shutdown begins (the app ends its live streams)."""
+
+        def __init__(self, config: uvicorn.Config, stopping: Callable[[], None]) -> None:
+            super().__init__(config)
+            self.stopping = stopping
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            self.stopping()
+            await super().shutdown(sockets)
 
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:

@@ -20,7 +20,7 @@ from mock_server import cli
 from mock_server.api.serving import bind_socket
 from mock_server.delivery.webhook import serialize, sign
 from mock_server.resources import data_dir
-from mock_server.settings import DEFAULT_WEBHOOK_SECRET, SPECS, Settings, default_text
+from mock_server.settings import DEFAULT_WEBHOOK_SECRET, SPECS, Settings, default_text, flag_for
 from mock_server.testing.receiver import WebhookReceiver
 from tests.conftest import HEADERS, RULE_READINGS, WEEK
 from tests.serve_process import ServeProcess, tracked_processes
@@ -102,6 +102,35 @@ def test_banner_names_url_secret_and_settings(served: list[Served]) -> None:
     assert "seed 9" in s.banner
     ready(s.url)
     assert s.stop() == 0
+
+
+def test_the_banner_links_the_dashboard_which_ends_its_stream_on_sigterm(served: list[Served]) -> None:
+    # A grace far past stop()'s 15 s: uvicorn would hold an open stream that long before cutting it.
+    s = Served("--control-token", "sekret", "--shutdown-grace", "60")
+    served.append(s)
+    assert s.proc.stdout is not None
+    line = s.proc.stdout.readline()
+    assert line == f"cobalt-mock dashboard: {s.url}/_mock/ui (it asks for the control token)\n"
+    ready(s.url)
+    assert httpx.get(f"{s.url}/_mock/ui", timeout=10).status_code == 200
+    auth = {"authorization": "Bearer sekret"}
+    with httpx.stream("GET", f"{s.url}/_mock/stream", headers=auth, timeout=30) as stream:
+        lines = stream.iter_lines()
+        assert next(lines) == "event: state"
+        s.proc.send_signal(signal.SIGTERM)
+        rest = list(lines)  # the server ends the stream; a cut-off one would raise here
+    assert all(not text or text.startswith(("data: ", "event: ", ":")) for text in rest)
+    s.proc.communicate(timeout=15)
+    assert s.proc.returncode == 0
+
+
+def test_no_dashboard_line_without_the_control_api(served: list[Served]) -> None:
+    s = Served("--control", "false")
+    served.append(s)
+    ready(s.url)
+    s.proc.send_signal(signal.SIGTERM)
+    out, _ = s.proc.communicate(timeout=15)
+    assert (s.proc.returncode, out) == (0, "")  # the banner was the only line
 
 
 def test_environment_configures_the_server(served: list[Served], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -48,6 +48,8 @@ def test_wheel_contents(wheel: Path) -> None:
     assert {f"mock_server/schemas/{n}" for n in schemas} <= names
     assert "mock_server/fixtures/webhook-date-range/valid-documented.json" in names
     assert "mock_server/py.typed" in names
+    dashboard = {f"mock_server/api/static/dashboard.{kind}" for kind in ("html", "js", "css")}
+    assert dashboard <= names  # the dashboard works from a plain install, offline
     (entry_points,) = [n for n in names if n.endswith("entry_points.txt")]
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "cobalt-mock = mock_server.cli:main" in text

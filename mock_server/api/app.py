@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Route, Router
 from starlette.types import Receive, Scope, Send
 
 from mock_server.api.control import ControlApi
+from mock_server.api.dashboard import dashboard_routes, index_route
 from mock_server.api.fetch import FETCH_PATH, FetchEndpoint
 from mock_server.api.handlers import CobaltApi
 from mock_server.api.pipeline import Pipeline
@@ -25,6 +26,7 @@ from mock_server.delivery.keepalive import KeepAliveSender
 from mock_server.delivery.senders import HttpxSender, Sender
 from mock_server.model.behaviours import ScenarioBook
 from mock_server.model.cache import AppointmentCache
+from mock_server.model.changes import Changes
 from mock_server.model.clock import Clock
 from mock_server.model.hooks import WebhookRegistry
 from mock_server.model.jobs import Store
@@ -56,6 +58,7 @@ def create_app(
     hooks = WebhookRegistry(settings.webhook_secret, settings.webhook_urls, seed=settings.seed, clock=clock)
     cache = AppointmentCache(settings.max_cached_appointments)
     journal = Journal(settings.max_journal)
+    changes = Changes()
     dispatcher = Dispatcher(
         live,
         store=store,
@@ -64,6 +67,7 @@ def create_app(
         journal=journal,
         sender=sender or make_sender(transport, settings.delivery_concurrency),
         clock=clock,
+        changes=changes,
         errors=errors,
     )
     state = MockState(
@@ -76,6 +80,7 @@ def create_app(
         scheduler=dispatcher,
         holds=Holds(),
         clock=clock,
+        changes=changes,
         errors=errors,
     )
 
@@ -85,11 +90,13 @@ def create_app(
         report_stop(state, await dispatcher.close(state.settings.shutdown_grace))
 
     routes = cobalt_routes(CobaltApi(state), FetchEndpoint(state))
+    routes.append(index_route(dashboard=settings.control))
     if settings.control:
         routes += ControlApi(state, settings.control_token).routes()
+        routes += dashboard_routes(state, changes, settings.control_token)
     # No redirects: the pipeline routes `/x/` as `/x`, and a redirect's Location would come from `Host`.
     router = Router(routes, redirect_slashes=False, lifespan=lifespan)
-    return CobaltApp(router, journal, state, errors)
+    return CobaltApp(router, journal, state, changes, errors)
 
 
 class CobaltApp:
@@ -98,15 +105,28 @@ class CobaltApp:
     middlewares cost each fetch more than its own work (measured in ``docs/performance.md``); the
     pipeline renders errors in their place, once. ``state.cobalt`` is the model (``MockState``)."""
 
-    def __init__(self, router: Router, journal: Journal, model: MockState, errors: list[BaseException]):
+    def __init__(
+        self,
+        router: Router,
+        journal: Journal,
+        model: MockState,
+        changes: Changes,
+        errors: list[BaseException],
+    ) -> None:
         self.router = router
         self.state = State()
         self.state.cobalt = model
-        self._pipeline = Pipeline(router, journal, model.api_latency, errors)
+        self._changes = changes
+        self._pipeline = Pipeline(router, journal, model.api_latency, changes, errors)
 
     @property
     def routes(self) -> list[BaseRoute]:
         return self.router.routes
+
+    def stopping(self) -> None:
+        """The server has begun to shut down: live streams (the dashboard's) end now, since uvicorn
+        waits for every open response before it stops. Call on the server's loop."""
+        self._changes.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["app"] = self  # as Starlette does: a route that does not match raises HTTPException

@@ -74,6 +74,19 @@ def webhook_json(state: MockState, hook: Webhook) -> dict[str, Any]:
     }
 
 
+def authorize(request: Request, token: str | None) -> None:
+    """The control plane's guard: with ``control_token`` set, ``authorization: Bearer <token>``."""
+    if token is None:
+        return
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+        raise ApiError(
+            401,
+            "Missing or invalid control token. Send the header authorization: Bearer <token>.",
+            {"www-authenticate": "Bearer"},
+        )
+
+
 class ControlApi:
     """The ``/_mock/*`` handlers over the model; ``token`` (``control_token``) guards them."""
 
@@ -82,15 +95,7 @@ class ControlApi:
         self.token = token
 
     def _authorize(self, request: Request) -> None:
-        if self.token is None:
-            return
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self.token.encode()):
-            raise ApiError(
-                401,
-                "Missing or invalid control token. Send the header authorization: Bearer <token>.",
-                {"www-authenticate": "Bearer"},
-            )
+        authorize(request, self.token)
 
     async def _body(self, request: Request) -> dict[str, Any]:
         return await read_object(request.scope, request.receive, self.state.settings.max_body_bytes)
@@ -176,6 +181,14 @@ class ControlApi:
         return JSONResponse(
             {"success": True, "entries": [e.to_json() for e in entries], "last_seq": self.state.journal_seq}
         )
+
+    async def get_request(self, request: Request) -> Response:
+        """One journal entry by its ``seq``, whole (the dashboard's frames cut long bodies)."""
+        self._authorize(request)
+        seq = request.path_params["seq"]
+        if not seq.isascii() or not seq.isdigit() or len(seq) > 19:
+            raise ApiError(404, f"Journal entry {seq[:40]} not found.")
+        return JSONResponse({"success": True, "entry": self.state.journal_entry(int(seq)).to_json()})
 
     # scenarios
 
@@ -282,6 +295,7 @@ class ControlApi:
             Route("/_mock/jobs/{job_id}/complete", self.complete, methods=["POST"]),
             Route("/_mock/jobs/{job_id}/redeliver", self.redeliver, methods=["POST"]),
             Route("/_mock/requests", self.list_requests, methods=["GET"]),
+            Route("/_mock/requests/{seq}", self.get_request, methods=["GET"]),
             Route("/_mock/scenarios", self.list_scenarios, methods=["GET"]),
             Route("/_mock/scenarios", self.add_scenario, methods=["POST"]),
             Route("/_mock/scenarios", self.clear_scenarios, methods=["DELETE"]),

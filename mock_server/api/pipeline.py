@@ -1,7 +1,8 @@
 """The one pipeline every request goes through, and the one renderer of its errors.
 
 ``Pipeline`` is pure ASGI middleware: it journals each API request (not ``/_mock/``: reading the
-journal must not change it), adds the configured API latency, and tells the connection's read
+journal must not change it) and counts it as a change once answered (``model.changes``), adds the
+configured API latency, and tells the connection's read
 deadline (``mock_server.api.serving``) when the request has been read and answered. Handlers raise
 ``ApiError`` (or let anything else escape); the pipeline answers every error in Cobalt's
 ``{"success": false, "message": ...}`` shape (``render_error``), and keeps unexpected ones for the
@@ -27,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_server.api.serving import CONNECTION
 from mock_server.errors import ApiError
+from mock_server.model.changes import Changes
 from mock_server.model.journal import Journal, RequestEntry
 
 SCOPE_KEY = "cobalt_mock.journal_entry"
@@ -58,10 +60,16 @@ class Pipeline:
     """Journal, latency, read deadline and the one error renderer, around every HTTP request."""
 
     def __init__(
-        self, app: ASGIApp, journal: Journal, latency: Callable[[], float], errors: list[BaseException]
+        self,
+        app: ASGIApp,
+        journal: Journal,
+        latency: Callable[[], float],
+        changes: Changes,
+        errors: list[BaseException],
     ) -> None:
         self.app = app
         self.journal = journal
+        self.changes = changes
         self.latency = latency
         self.errors = errors
 
@@ -130,6 +138,7 @@ class Pipeline:
         finally:
             if entry is not None:
                 entry.duration_ms = (time.perf_counter() - clock) * 1000
+                self.changes.bump()  # the journal entry is complete
 
 
 def render_error(exc: Exception, request: Request) -> Response:

@@ -24,8 +24,9 @@ from typing import Any, Generic, TypeVar
 from mock_server.data.ids import iso_millis, utc_now
 from mock_server.delivery import webhook
 from mock_server.delivery.ordering import OrderGate
-from mock_server.delivery.senders import DeliveryFailed, Sender
+from mock_server.delivery.senders import DeliveryFailed, Reply, Sender
 from mock_server.model.cache import AppointmentCache
+from mock_server.model.changes import Changes
 from mock_server.model.clock import Clock
 from mock_server.model.hooks import WebhookRegistry
 from mock_server.model.jobs import Attempt, EventRow, Job, Store
@@ -140,6 +141,7 @@ class Dispatcher:
         journal: Journal,
         sender: Sender,
         clock: Clock,
+        changes: Changes,
         errors: list[BaseException],
     ) -> None:
         self._live = settings
@@ -149,6 +151,7 @@ class Dispatcher:
         self._cache = cache
         self._journal = journal
         self._sender = sender
+        self._changes = changes
         self._errors = errors
         self._closed = False
         self._timetable: Timetable[Job] = Timetable(self.fire)
@@ -165,6 +168,7 @@ class Dispatcher:
         again keeps only its new time."""
         job.status = "scheduled"
         self._timetable.add(job.job_id, job, job.delay if delay is None else delay)
+        self._changes.bump()
 
     def cancel(self, job_id: str) -> bool:
         cancelled = self._timetable.cancel(job_id)
@@ -184,6 +188,7 @@ class Dispatcher:
         self._timetable.cancel(job.job_id)
         job.status = "running"
         self._running += 1
+        self._changes.bump()
         return self.track(self._run(job))
 
     async def _run(self, job: Job) -> None:
@@ -208,6 +213,8 @@ class Dispatcher:
         self._store.add_job(job)
         if job.status == "scheduled":
             self.schedule(job)
+        else:
+            self._changes.bump()
         return True
 
     async def admit(self, abandoned: asyncio.Future[None]) -> bool:
@@ -297,6 +304,7 @@ class Dispatcher:
         self._cache.put(job.access_token, done.cached)
         if self._store.jobs.get(job.job_id) is not job:  # reset while it ran: record and send nothing
             job.status = "completed"
+            self._changes.bump()
             return
         job.payload, job.body, job.event_id, job.completed_at = (
             done.payload,
@@ -308,6 +316,7 @@ class Dispatcher:
             EventRow.for_job(job, None, "failed", now)
         ]
         self._store.add_events(rows)
+        self._changes.bump()
         if targets:
             await self._gate.wait(job)
             if len(rows) == 1:  # the usual case, without gather's future and task per URL
@@ -327,6 +336,7 @@ class Dispatcher:
                     )
         job.status = "completed"
         self._gate.passed(job)
+        self._changes.bump()
         self._store.notify()
 
     def redeliver(self, job: Job) -> asyncio.Task[int]:
@@ -350,6 +360,7 @@ class Dispatcher:
             headers = webhook.headers(job, key.value, key.previous)
             sends.append(self.deliver(job, row, job.body, headers, delivery))
         await asyncio.gather(*sends)
+        self._changes.bump()
         self._store.notify()
         return delivery
 
@@ -378,6 +389,7 @@ class Dispatcher:
     ) -> tuple[bool, bool]:
         """One POST; returns (succeeded, worth retrying)."""
         sent = {**headers, "webhook-attempt": str(number)}
+        reply = Reply(0)
         status: int | None = None
         error: str | None = None
         retry = False
@@ -387,15 +399,29 @@ class Dispatcher:
         else:
             async with self._semaphore:
                 try:
-                    status = await self._sender(url, body, sent, timeout)
+                    reply = await self._sender(url, body, sent, timeout)
+                    status = reply.status
                     retry = is_retryable_status(status)
                 except DeliveryFailed as exc:
                     error, retry = str(exc), exc.retryable
         duration = (time.perf_counter() - clock) * 1000
-        record = Attempt(number, url, iso_millis(started), duration, status, error, sent, body, delivery)
+        record = Attempt(
+            number,
+            url,
+            iso_millis(started),
+            duration,
+            status,
+            error,
+            sent,
+            body,
+            delivery,
+            reply.body,
+            reply.truncated,
+        )
         job.attempts += (record,)
         if self._store.jobs.get(job.job_id) is job:  # not one that a reset forgot mid-delivery
             self._journal.record_attempt(job, record)
+            self._changes.bump()
         log.info(
             "webhook %s job=%s attempt=%d -> %s (%.1f ms)",
             url,

@@ -19,7 +19,7 @@ import string
 from typing import Any
 from urllib.parse import urlsplit
 
-from mock_server.delivery.senders import HttpxSender, Sender, delivery_failure
+from mock_server.delivery.senders import REPLY_LIMIT, HttpxSender, Reply, Sender, delivery_failure
 from mock_server.version import __version__
 
 try:
@@ -84,7 +84,7 @@ class KeepAliveSender:
         self.fallback = fallback or HttpxSender(max_connections=max_connections)
         self._idle: dict[tuple[str, int], list[_Connection]] = {}
 
-    async def __call__(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+    async def __call__(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> Reply:
         target = plain_target(url) if httptools is not None else None
         if target is None:
             return await self.fallback(url, body, headers, timeout)
@@ -93,10 +93,10 @@ class KeepAliveSender:
         data = b"%scontent-length: %d\r\n%s\r\n%s" % (head, len(body), lines.encode("latin-1"), body)
         try:
             return await self._exchange(host, port, data, timeout)
-        except Exception as exc:  # the contract: a status or DeliveryFailed, whatever the socket did
+        except Exception as exc:  # the contract: a Reply or DeliveryFailed, whatever the socket did
             raise delivery_failure(exc, timeout) from None
 
-    async def _exchange(self, host: str, port: int, data: bytes, timeout: float) -> int:
+    async def _exchange(self, host: str, port: int, data: bytes, timeout: float) -> Reply:
         """Connect if no idle connection is left, send, read the answer: all within ``timeout``."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -115,7 +115,7 @@ class KeepAliveSender:
         answer = connection.send(data)
         timer = loop.call_at(deadline, _time_out, answer)
         try:
-            status = await answer
+            reply = await answer
         except BaseException:
             connection.abort()
             raise
@@ -125,7 +125,7 @@ class KeepAliveSender:
             self._checkin(key, connection)
         else:
             connection.abort()
-        return status
+        return reply
 
     def _checkout(self, key: tuple[str, int]) -> _Connection | None:
         idle = self._idle.get(key)
@@ -151,7 +151,7 @@ class KeepAliveSender:
         await self.fallback.aclose()
 
 
-def _time_out(answer: asyncio.Future[int]) -> None:
+def _time_out(answer: asyncio.Future[Reply]) -> None:
     if not answer.done():
         answer.set_exception(TimeoutError())
 
@@ -162,8 +162,9 @@ class _Connection(asyncio.Protocol):
     def __init__(self) -> None:
         self.parser: httptools.HttpResponseParser = httptools.HttpResponseParser(self)
         self.transport: asyncio.Transport | None = None
-        self.waiter: asyncio.Future[int] | None = None
+        self.waiter: asyncio.Future[Reply] | None = None
         self.status = 0
+        self.body = bytearray()  # the answer's first REPLY_LIMIT + 1 bytes (one more tells it was cut)
         self.headers_done = False
         self.framed = False  # Content-Length or Transfer-Encoding: else the body ends at close
         self.reusable = False
@@ -173,10 +174,11 @@ class _Connection(asyncio.Protocol):
     def usable(self) -> bool:
         return not self.closed and self.transport is not None and not self.transport.is_closing()
 
-    def send(self, data: bytes) -> asyncio.Future[int]:
+    def send(self, data: bytes) -> asyncio.Future[Reply]:
         assert self.transport is not None
         self.waiter = asyncio.get_running_loop().create_future()
         self.status, self.headers_done, self.framed, self.reusable = 0, False, False, False
+        self.body = bytearray()
         self.transport.write(data)
         return self.waiter
 
@@ -217,6 +219,10 @@ class _Connection(asyncio.Protocol):
         if name.lower() in (b"content-length", b"transfer-encoding"):
             self.framed = True
 
+    def on_body(self, chunk: bytes) -> None:
+        if len(self.body) <= REPLY_LIMIT:
+            self.body += chunk[: REPLY_LIMIT + 1 - len(self.body)]
+
     def on_headers_complete(self) -> None:
         self.status = self.parser.get_status_code()
         self.headers_done = True
@@ -224,13 +230,14 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         if 100 <= self.status < 200:  # an interim answer: the real one follows
             self.status, self.headers_done, self.framed = 0, False, False
+            self.body = bytearray()
             return
         self.reusable = self.parser.should_keep_alive() and not self.closed
         self._finish()
 
     def _finish(self) -> None:
         if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_result(self.status)
+            self.waiter.set_result(Reply.of(self.status, bytes(self.body)))
 
     def _fail(self, exc: Exception) -> None:
         if self.waiter is not None and not self.waiter.done():

@@ -1,7 +1,8 @@
 """Webhook senders: the contract they all keep, and the one mapping of their failures to Cobalt's rules.
 
-A sender POSTs a body and returns the status code, or raises ``DeliveryFailed``; every sender turns
-whatever kept an answer from arriving into that with ``delivery_failure``. ``KeepAliveSender``
+A sender POSTs a body and returns the receiver's ``Reply`` (its status code and the start of its
+answer's body), or raises ``DeliveryFailed``; every sender turns whatever kept an answer from
+arriving into that with ``delivery_failure``. ``KeepAliveSender``
 (``mock_server.delivery.keepalive``) sends over the network; ``HttpxSender`` sends through an
 ``httpx`` transport a test passes (``httpx.MockTransport``: delivery without sockets), and takes the
 URLs the keep-alive sender does not.
@@ -11,12 +12,32 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from mock_server.errors import CobaltMockError
 
 if TYPE_CHECKING:
     import httpx
+
+
+REPLY_LIMIT = 4096
+"""Bytes of a receiver's answer body kept with each attempt: enough to read an error, bounded
+because every attempt is kept (``max_jobs``, ``max_journal``)."""
+
+
+class Reply(NamedTuple):
+    """A receiver's answer: its status code and the first ``REPLY_LIMIT`` bytes of its body."""
+
+    status: int
+    body: bytes = b""
+    truncated: bool = False
+    """The body was longer than ``REPLY_LIMIT``."""
+
+    @classmethod
+    def of(cls, status: int, body: bytes) -> Reply:
+        if len(body) > REPLY_LIMIT:
+            return cls(status, body[:REPLY_LIMIT], True)
+        return cls(status, body)
 
 
 class DeliveryFailed(CobaltMockError):
@@ -28,10 +49,10 @@ class DeliveryFailed(CobaltMockError):
 
 
 class Sender(Protocol):
-    """POSTs ``body`` within ``timeout`` seconds and returns the status code, or raises
+    """POSTs ``body`` within ``timeout`` seconds and returns the ``Reply``, or raises
     ``DeliveryFailed`` (made by ``delivery_failure``); ``aclose`` drops its connections."""
 
-    async def __call__(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> int: ...
+    async def __call__(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> Reply: ...
 
     async def aclose(self) -> None: ...
 
@@ -80,14 +101,18 @@ class HttpxSender:
             self.client = httpx.AsyncClient(transport=self.transport, limits=limits, trust_env=False)
         return self.client
 
-    async def __call__(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+    async def __call__(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> Reply:
         client = self._client()
         try:
             async with asyncio.timeout(timeout):
-                response = await client.post(url, content=body, headers=headers)
-        except Exception as exc:  # the contract: a status or DeliveryFailed
+                async with client.stream("POST", url, content=body, headers=headers) as response:
+                    answer = bytearray()
+                    async for chunk in response.aiter_bytes():  # to the end: the connection is reused
+                        if len(answer) <= REPLY_LIMIT:
+                            answer += chunk[: REPLY_LIMIT + 1 - len(answer)]
+        except Exception as exc:  # the contract: a Reply or DeliveryFailed
             raise delivery_failure(exc, timeout) from None
-        return response.status_code
+        return Reply.of(response.status_code, bytes(answer))
 
     async def aclose(self) -> None:
         if self.client is not None:

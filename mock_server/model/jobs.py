@@ -63,6 +63,9 @@ class Attempt:
     body: bytes
     delivery: int = 1
     """Which delivery of the event: 1, then 2... for a duplicate_delivery or a redelivery."""
+    response_body: bytes = b""
+    """The start of the receiver's answer body (``delivery.senders.REPLY_LIMIT`` bytes at most)."""
+    response_truncated: bool = False
 
     @property
     def succeeded(self) -> bool:
@@ -79,6 +82,8 @@ class Attempt:
             "error": self.error,
             "headers": self.headers,
             "body": self.body.decode("utf-8"),
+            "response_body": self.response_body.decode("utf-8", "replace"),
+            "response_truncated": self.response_truncated,
         }
 
 

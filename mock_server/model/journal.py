@@ -9,6 +9,7 @@ must not change it.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import threading
 import time
 from collections import deque
@@ -215,6 +216,26 @@ class Journal:
             and (kind is None or e.kind == kind)
             and (job_id is None or e.job_id == job_id)
         ]
+
+    def newest(self, limit: int) -> list[Entry]:
+        """The newest ``limit`` entries, newest first."""
+        with self._lock:
+            return list(itertools.islice(reversed(self._entries), limit))
+
+    def find(self, seq: int) -> Entry | None:
+        """The entry numbered ``seq``, if it is still kept (numbers ascend: a binary search)."""
+        with self._lock:
+            entries = self._entries
+            low, high = 0, len(entries)
+            while low < high:
+                middle = (low + high) // 2
+                if entries[middle].seq < seq:
+                    low = middle + 1
+                else:
+                    high = middle
+            if low < len(entries) and entries[low].seq == seq:
+                return entries[low]
+        return None
 
     def clear(self, access_token: str | None = None) -> None:
         with self._lock:

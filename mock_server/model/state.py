@@ -24,6 +24,7 @@ from mock_server.data.ids import new_id, reference_id_for
 from mock_server.errors import ApiError, ConfigError
 from mock_server.model.behaviours import Applied, Scenario, ScenarioBook
 from mock_server.model.cache import AppointmentCache
+from mock_server.model.changes import Changes
 from mock_server.model.clock import Clock
 from mock_server.model.hooks import Webhook, WebhookRegistry
 from mock_server.model.jobs import EventRow, FetchRequest, Job, Store
@@ -144,6 +145,7 @@ class MockState:
         scheduler: Scheduler,
         holds: Holds,
         clock: Clock,
+        changes: Changes,
         errors: list[BaseException],
     ) -> None:
         self._live = settings
@@ -155,6 +157,7 @@ class MockState:
         self._scenarios = scenarios
         self._scheduler = scheduler
         self.holds = holds
+        self._changes = changes
         self.errors = errors
         """Exceptions raised inside the fake (a handler's 500, a failed job), for their test."""
         self._holding: set[str | None] = set()  # access tokens whose new jobs wait; None: every token
@@ -303,6 +306,17 @@ class MockState:
         """Journal entries matching every given filter, oldest first (safe from any thread)."""
         return self._journal.entries(access_token, kind=kind, since=since, job_id=job_id)
 
+    def recent_journal(self, limit: int) -> list[Entry]:
+        """The newest ``limit`` journal entries, newest first (without copying the whole journal)."""
+        return self._journal.newest(limit)
+
+    def journal_entry(self, seq: int) -> Entry:
+        """The journal entry numbered ``seq``, or ``ApiError(404)``."""
+        entry = self._journal.find(seq)
+        if entry is None:
+            raise ApiError(404, f"Journal entry {seq} not found.")
+        return entry
+
     @property
     def journal_seq(self) -> int:
         """The newest journal sequence number ever given: a reader's next ``since``."""
@@ -339,15 +353,21 @@ class MockState:
         return self._hooks.urls()
 
     def register_webhook(self, url: str) -> Webhook:
-        return self._hooks.register(url)
+        hook = self._hooks.register(url)
+        self._changes.bump()
+        return hook
 
     def remove_webhook(self, hook_id: str) -> bool:
-        return self._hooks.remove(hook_id)
+        removed = self._hooks.remove(hook_id)
+        self._changes.bump()
+        return removed
 
     def rotate_secret(self, hook: Webhook | None = None) -> str:
         """A new signing secret, as ``webhook_api`` keeps them: the account's (guide; ``hook``, if
         given, shares it) or ``hook``'s own (reference). Returns it."""
-        return self._hooks.rotate(self.settings.webhook_api, hook)
+        secret = self._hooks.rotate(self.settings.webhook_api, hook)
+        self._changes.bump()
+        return secret
 
     # the fake's clock
 
@@ -384,6 +404,10 @@ class MockState:
             if access_token in (None, job.access_token) and status in (None, job.status)
         ]
 
+    def recent_jobs(self, limit: int) -> list[Job]:
+        """The newest ``limit`` jobs, newest first (without a pass over every job)."""
+        return list(itertools.islice(reversed(self._store.jobs.values()), limit))
+
     def find_job(self, job_id: str) -> Job | None:
         return self._store.job(job_id)
 
@@ -401,9 +425,14 @@ class MockState:
     def hold(self, access_token: str | None = None) -> None:
         """New jobs (of ``access_token``, or every token's) wait in status "held" until released."""
         self._holding.add(access_token)
+        self._changes.bump()
 
     def holding(self, access_token: str) -> bool:
         return None in self._holding or access_token in self._holding
+
+    def held_tokens(self) -> tuple[bool, list[str]]:
+        """Whether every token's new jobs are held, and which access tokens' are held by name."""
+        return None in self._holding, sorted(token for token in self._holding if token is not None)
 
     def release(self, access_token: str | None = None) -> list[Job]:
         """Stop holding (every token, or one) and let held jobs (all, or that token's) run.
@@ -419,6 +448,7 @@ class MockState:
         for job in self.jobs(access_token, "held"):
             self._scheduler.schedule(job, max(0.0, (job.due_at - now).total_seconds()))
             released.append(job)
+        self._changes.bump()
         return released
 
     def complete_now(self, job_id: str) -> asyncio.Task[None]:
@@ -443,6 +473,7 @@ class MockState:
         if fixed:
             raise ConfigError(f"cannot be changed while running: {', '.join(fixed)}")
         self._apply(self.settings.replace(**values))
+        self._changes.bump()
         return self.settings
 
     async def restart(self, settings: Settings) -> None:
@@ -484,6 +515,7 @@ class MockState:
             self._api_sequence = itertools.count(1)
         else:
             self._holding.discard(access_token)
+        self._changes.bump()
 
 
 @functools.lru_cache(maxsize=1024)

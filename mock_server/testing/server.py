@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import socket
 import threading
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -65,11 +65,15 @@ class _LifespanWatch:
 
 
 class _ThreadServer(uvicorn.Server):
-    """A uvicorn server that leaves signals alone and tells a waiting thread when it is up."""
+    """A uvicorn server that leaves signals alone and tells a waiting thread when it is up;
+    ``stopping``, if given, is called as shutdown begins."""
 
-    def __init__(self, config: uvicorn.Config, ready: threading.Event) -> None:
+    def __init__(
+        self, config: uvicorn.Config, ready: threading.Event, stopping: Callable[[], None] | None
+    ) -> None:
         super().__init__(config)
         self.ready = ready
+        self.stopping = stopping
         self.loop: asyncio.AbstractEventLoop | None = None
         self.task: asyncio.Task[Any] | None = None
 
@@ -102,6 +106,11 @@ class _ThreadServer(uvicorn.Server):
         if self.started:
             self.ready.set()
 
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.stopping is not None:
+            self.stopping()
+        await super().shutdown(sockets=sockets)
+
 
 class ServerThread:
     """An ASGI app served by uvicorn on a background thread; a context manager."""
@@ -114,10 +123,12 @@ class ServerThread:
         *,
         settings: Settings | None = None,
         sock: socket.socket | None = None,
+        stopping: Callable[[], None] | None = None,
         **uvicorn_options: Any,
     ) -> None:
         """Serve ``app``; with ``settings`` it is the fake, served with its settings' read deadline
-        and limits (``fake_server``), else any ASGI app with uvicorn's own HTTP protocol."""
+        and limits (``fake_server``), else any ASGI app with uvicorn's own HTTP protocol.
+        ``stopping`` is called on the server's loop as its shutdown begins."""
         self._sock = sock if sock is not None else bind_socket(host, port)
         try:
             self.app = app
@@ -138,7 +149,7 @@ class ServerThread:
             self._sock.close()
             raise
         self._ready = threading.Event()
-        self._server = _ThreadServer(config, self._ready)
+        self._server = _ThreadServer(config, self._ready, stopping)
         self._thread: threading.Thread | None = None
         self._cancelled = False
         self._error_reported = False
@@ -263,4 +274,6 @@ class FakeServer(ServerThread):
         settings = settings or Settings()
         app = create_app(settings, transport=transport)
         self.state: MockState = app.state.cobalt
-        super().__init__(app, settings.host, settings.port, settings=settings, sock=sock)
+        super().__init__(
+            app, settings.host, settings.port, settings=settings, sock=sock, stopping=app.stopping
+        )

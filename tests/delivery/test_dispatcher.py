@@ -12,9 +12,10 @@ import httpx
 import pytest
 
 from mock_server.delivery.dispatcher import Dispatcher, is_retryable_status
-from mock_server.delivery.senders import DeliveryFailed, HttpxSender
+from mock_server.delivery.senders import DeliveryFailed, HttpxSender, Reply
 from mock_server.delivery.webhook import verify
 from mock_server.model.cache import AppointmentCache
+from mock_server.model.changes import Changes
 from mock_server.model.clock import Clock
 from mock_server.model.hooks import WebhookRegistry
 from mock_server.model.jobs import FetchRequest, Job, Store
@@ -27,25 +28,25 @@ FAST = Settings(delay=0, retry_delay=0.01, seed=3)
 
 
 class ScriptedSender:
-    """Answers each POST with the next scripted outcome: a status code or a DeliveryFailed."""
+    """Answers each POST with the next scripted outcome: a status code, a Reply or a DeliveryFailed."""
 
-    def __init__(self, *outcomes: int | DeliveryFailed) -> None:
+    def __init__(self, *outcomes: int | Reply | DeliveryFailed) -> None:
         self.outcomes = list(outcomes)
         self.calls: list[tuple[str, bytes, dict[str, str], float]] = []
 
-    async def __call__(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+    async def __call__(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> Reply:
         self.calls.append((url, body, headers, timeout))
         outcome = self.outcomes.pop(0) if self.outcomes else 200
         if isinstance(outcome, DeliveryFailed):
             raise outcome
-        return outcome
+        return outcome if isinstance(outcome, Reply) else Reply(outcome)
 
     async def aclose(self) -> None:
         pass
 
 
 class BrokenSender(ScriptedSender):
-    async def __call__(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+    async def __call__(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> Reply:
         raise RuntimeError("sender bug")
 
 
@@ -62,6 +63,7 @@ def dispatcher_for(
         journal=Journal(100),
         sender=sender,
         clock=clock,
+        changes=Changes(),
         errors=errors,
     )
     return dispatcher, store, errors
@@ -264,7 +266,7 @@ def test_httpx_sender_statuses_and_errors() -> None:
             raise httpx.ReadTimeout("slow", request=request)
         if request.url.path == "/dropped":
             raise httpx.RemoteProtocolError("closed", request=request)
-        return httpx.Response(204)
+        return httpx.Response(202, content=b"queued")
 
     async def main() -> list[object]:
         sender = HttpxSender(httpx.AsyncClient(transport=httpx.MockTransport(handler)))
@@ -279,7 +281,7 @@ def test_httpx_sender_statuses_and_errors() -> None:
         await sender.client.aclose()
         return results
 
-    assert asyncio.run(main()) == [204, True, False, True]
+    assert asyncio.run(main()) == [Reply(202, b"queued"), True, False, True]
     assert seen[0].content == b"{}"
     assert seen[0].headers["content-type"] == "application/json"
 
@@ -377,3 +379,14 @@ def test_retry_after_is_when_room_is_likely() -> None:
         return seen
 
     assert asyncio.run(main()) == [1, 11, 1]
+
+
+def test_each_attempt_keeps_the_start_of_the_receivers_answer() -> None:
+    sender = ScriptedSender(Reply(503, b"<h1>down</h1>"), Reply(200, b"x" * 4096, True))
+    job, _, _ = run(sender)
+    assert [(a.response_body, a.response_truncated) for a in job.attempts] == [
+        (b"<h1>down</h1>", False),
+        (b"x" * 4096, True),
+    ]
+    assert job.attempts[0].to_json()["response_body"] == "<h1>down</h1>"
+    assert job.attempts[1].to_json()["response_truncated"] is True

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from mock_server.delivery.keepalive import USER_AGENT, KeepAliveSender, plain_target
-from mock_server.delivery.senders import DeliveryFailed, HttpxSender
+from mock_server.delivery.senders import REPLY_LIMIT, DeliveryFailed, HttpxSender, Reply
 
 OK = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"
 CLOSE = b""  # close the connection without answering
@@ -111,7 +111,11 @@ def test_posts_the_exact_bytes_and_keeps_the_connection() -> None:
 
     async def test(url: str) -> None:
         sender = KeepAliveSender()
-        assert [await sender(url, b'{"a":1}', HEADERS, 2) for _ in range(3)] == [200, 503, 200]
+        assert [await sender(url, b'{"a":1}', HEADERS, 2) for _ in range(3)] == [
+            Reply(200),
+            Reply(503, b"busy"),
+            Reply(200),
+        ]
         await sender.aclose()
 
     run(script, test)
@@ -136,7 +140,13 @@ def test_bodies_ended_by_close_interim_answers_and_closing_answers() -> None:
 
     async def test(url: str) -> None:
         sender = KeepAliveSender()
-        assert [await sender(url, b"{}", HEADERS, 2) for _ in range(5)] == [202, 204, 200, 200, 200]
+        assert [await sender(url, b"{}", HEADERS, 2) for _ in range(5)] == [
+            Reply(202, b"see you"),
+            Reply(204),
+            Reply(200),
+            Reply(200),
+            Reply(200, b"ok"),
+        ]
         await sender.aclose()
 
     run(script, test)
@@ -201,7 +211,7 @@ def test_idle_connections_are_bounded_and_dropped_when_stale_or_chatty() -> None
         script.writers[-1].close()  # the server drops an idle connection...
         script.writers[0].write(b"HTTP/1.1 200 OK\r\n\r\n")  # ...or talks on one unasked
         await asyncio.sleep(0.05)
-        assert await sender(url, b"{}", HEADERS, 2) == 200
+        assert await sender(url, b"{}", HEADERS, 2) == Reply(200)
         assert script.connections == 3
         await sender.aclose()
 
@@ -218,7 +228,7 @@ def test_urls_it_does_not_take_go_to_the_fallback() -> None:
     async def test() -> None:
         fallback = HttpxSender(httpx.AsyncClient(transport=httpx.MockTransport(handler)))
         sender = KeepAliveSender(fallback=fallback)
-        assert await sender("https://example.com/hooks", b"{}", HEADERS, 2) == 201
+        assert await sender("https://example.com/hooks", b"{}", HEADERS, 2) == Reply(201)
         await sender.aclose()
 
     asyncio.run(test())
@@ -230,3 +240,26 @@ def test_the_app_uses_it_unless_a_transport_is_given() -> None:
 
     transport = httpx.MockTransport(lambda request: httpx.Response(200))
     assert [type(make_sender(t, 4)) for t in (None, transport)] == [KeepAliveSender, HttpxSender]
+
+
+def test_an_answer_body_is_kept_up_to_the_limit_and_read_to_its_end() -> None:
+    long = b"x" * (REPLY_LIMIT + 100)
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(long), long)
+    script = Script(
+        b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: %d\r\n\r\n%s" % (len(long), long),
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" + chunked,
+        b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nafter",
+    )
+
+    async def test(url: str) -> None:
+        sender = KeepAliveSender()
+        cut = Reply(500, long[:REPLY_LIMIT], True)
+        assert [await sender(url, b"{}", HEADERS, 2) for _ in range(3)] == [
+            cut,
+            cut._replace(status=200),
+            Reply(200, b"after"),
+        ]
+        await sender.aclose()
+
+    run(script, test)
+    assert script.connections == 1  # a long answer is read to its end: the connection stays usable

@@ -12,7 +12,14 @@ import httpx
 import pytest
 
 from mock_server.delivery.keepalive import KeepAliveSender
-from mock_server.delivery.senders import DeliveryFailed, HttpxSender, Sender, delivery_failure
+from mock_server.delivery.senders import (
+    REPLY_LIMIT,
+    DeliveryFailed,
+    HttpxSender,
+    Reply,
+    Sender,
+    delivery_failure,
+)
 from mock_server.errors import CobaltMockError
 
 
@@ -66,3 +73,26 @@ def test_every_sender_reports_the_same_failure_the_same_way() -> None:
         return seen
 
     assert asyncio.run(main()) == [(False, "timed out after 0.2s"), (True, "ConnectError")] * 2
+
+
+def test_every_sender_keeps_the_start_of_the_answer_body() -> None:
+    long = b"<p>" + b"y" * REPLY_LIMIT
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        await reader.readexactly(int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0]))
+        writer.write(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: %d\r\n\r\n%s" % (len(long), long))
+        await writer.drain()
+        writer.close()
+
+    async def main() -> list[Reply]:
+        server = await asyncio.start_server(answer, "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/hooks"
+        seen: list[Reply] = []
+        for sender in (KeepAliveSender(), HttpxSender()):
+            seen.append(await sender(url, b"{}", {"content-type": "application/json"}, 2))
+            await sender.aclose()
+        server.close()
+        return seen
+
+    assert asyncio.run(main()) == [Reply(502, long[:REPLY_LIMIT], True)] * 2

@@ -246,3 +246,15 @@ def test_api_latency_draws_repeat_for_a_seed(latency: str) -> None:
     assert draws(1) != draws(2)
     assert len(set(draws(1))) == 5
     assert create_app(Settings()).state.cobalt.api_latency() == 0
+
+
+def test_newest_entries_and_one_entry_by_number() -> None:
+    journal = Journal(4)
+    for token in ("tok_a", "tok_b", "tok_a", "tok_b", "tok_a", "tok_b"):
+        journal.start_scope(_scope(_token(token)))
+    assert [e.seq for e in journal.newest(2)] == [6, 5]
+    assert [e.seq for e in journal.newest(10)] == [6, 5, 4, 3]
+    assert [journal.find(seq) is not None for seq in range(8)] == [False] * 3 + [True] * 4 + [False]
+    journal.clear("tok_a")  # numbers with gaps
+    assert [e.seq for e in journal.newest(10)] == [6, 4]
+    assert [getattr(journal.find(seq), "seq", None) for seq in (3, 4, 5, 6)] == [None, 4, None, 6]
