@@ -194,14 +194,17 @@ def every_route(fake: Fake) -> list[tuple[str, str]]:
 
 
 def test_a_trailing_slash_is_the_same_route_everywhere(fake: Fake) -> None:
-    routes = every_route(fake)
+    # `/` (the index) is its own slashed spelling; `//` is another path, as in Express. The
+    # dashboard's stream never ends, so it is not asked here (tests/api/test_dashboard.py).
+    routes = [(m, path) for m, path in every_route(fake) if path not in ("/", "/_mock/stream")]
     assert {path.split("/")[1] for _, path in routes} == {"v1", "_mock", "openapi.json"}
     for method, path in routes:
         body = {"json": {}} if method in ("POST", "PATCH") else {}
         plain = fake.http.request(method, path, **body)
         slashed = fake.http.request(method, path + "/", **body)
         assert (slashed.status_code, "location" in slashed.headers) == (plain.status_code, False), path
-        if slashed.status_code >= 400:  # the route's own answer, not the router's
+        # The route's own answer, not the router's (a missing page file is the page route's 404).
+        if slashed.status_code >= 400 and not path.startswith("/_mock/ui/"):
             assert slashed.json()["message"] == plain.json()["message"], path
             assert slashed.json()["message"] not in ("Not found.", "Method not allowed."), path
 
