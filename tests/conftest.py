@@ -87,7 +87,9 @@ class Fake:
         return result
 
     def register(self, url: str) -> None:
-        response = self.http.post("/v1/webhook", json={"webhook_url": url})
+        """Register ``url`` in the body of the webhook API version the fake follows."""
+        field = "url" if self.state.settings.webhook_api == "reference" else "webhook_url"
+        response = self.http.post("/v1/webhook", json={field: url})
         assert response.status_code == 200, response.text
 
 

@@ -179,6 +179,7 @@ def test_each_rule_reading_names_the_sentence_of_cobalts_docs_it_reads() -> None
 
     readings = {name: spec.reads for name, spec in SPECS.items() if spec.reads}
     assert list(readings) == [
+        "webhook_api",
         "max_range_days",
         "max_single_provider_days",
         "multi_provider_same_day",

@@ -20,7 +20,7 @@ import asyncio
 import functools
 import html
 import importlib.resources
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from starlette.requests import Request
@@ -33,7 +33,6 @@ from mock_server.api.inputs import until_disconnect
 from mock_server.delivery.webhook import SIGNATURE_HEADER, verify
 from mock_server.errors import ApiError
 from mock_server.model.changes import Changes
-from mock_server.model.hooks import Webhook
 from mock_server.model.jobs import Attempt, Job
 from mock_server.model.journal import DeliveryEntry, Entry, redact_token
 from mock_server.model.state import MockState
@@ -92,6 +91,13 @@ async def page_asset(request: Request) -> Response:
     if name not in _ASSETS:
         raise ApiError(404, "Not found.")
     return Response(asset(name), media_type=_ASSETS[name], headers=_PAGE_HEADERS)
+
+
+class Secrets(NamedTuple):
+    """The secrets valid now: each registered URL's, and the account's for any other URL."""
+
+    by_url: dict[str, tuple[str, ...]]
+    account: tuple[str, ...]
 
 
 class StateStream:
@@ -166,10 +172,11 @@ class StateStream:
         """What the page shows: the newest jobs with their attempts (bodies left out), the newest
         journal entries (bodies cut), the webhooks, the holds, the settings and the counts."""
         state = self.state
-        # Every secret that verifies some webhook now (the account's and, in the reference, each
-        # webhook's own): an attempt's verdict says whether one of them signed it.
-        hooks: list[Webhook | None] = [None, *state.webhooks()]
-        secrets = tuple(dict.fromkeys(s for hook in hooks for s in state.valid_secrets(hook)))
+        # The secrets that verify each webhook now, as its version keeps them; a URL no longer
+        # registered is judged against the account's.
+        account = tuple(state.valid_secrets(None))
+        by_url = {hook.url: tuple(state.valid_secrets(hook)) for hook in state.webhooks()}
+        secrets = Secrets(by_url, account)
         if len(self._verdicts) > _VERDICTS_KEPT:
             self._verdicts.clear()
         all_held, held = state.held_tokens()
@@ -184,13 +191,13 @@ class StateStream:
             "settings": state.settings.public(),
         }
 
-    def _job(self, job: Job, secrets: tuple[str, ...]) -> dict[str, Any]:
+    def _job(self, job: Job, secrets: Secrets) -> dict[str, Any]:
         out = job_json(job, detail=False)
         out["body_bytes"] = None if job.body is None else len(job.body)
         out["attempts"] = [self._attempt(job.job_id, a, secrets) for a in job.attempts]
         return out
 
-    def _attempt(self, job_id: str, attempt: Attempt, secrets: tuple[str, ...]) -> dict[str, Any]:
+    def _attempt(self, job_id: str, attempt: Attempt, secrets: Secrets) -> dict[str, Any]:
         return {
             "delivery": attempt.delivery,
             "attempt": attempt.attempt,
@@ -206,22 +213,23 @@ class StateStream:
             "signature": self._verdict(job_id, attempt, secrets),
         }
 
-    def _verdict(self, job_id: str, attempt: Attempt, secrets: tuple[str, ...]) -> str:
+    def _verdict(self, job_id: str, attempt: Attempt, secrets: Secrets) -> str:
         """Would a receiver holding the secrets valid now accept it: ``current`` or ``previous``
         (the secret that verifies), ``invalid``, or ``missing`` (no signature header)?"""
-        key = (job_id, attempt.delivery, attempt.attempt, attempt.url, secrets)
+        valid = secrets.by_url.get(attempt.url, secrets.account)
+        key = (job_id, attempt.delivery, attempt.attempt, attempt.url, valid)
         verdict = self._verdicts.get(key)
         if verdict is None:
             signature = attempt.headers.get(SIGNATURE_HEADER)
             if signature is None:
                 verdict = "missing"
             else:
-                matching = [i for i, secret in enumerate(secrets) if verify(secret, attempt.body, signature)]
+                matching = [i for i, secret in enumerate(valid) if verify(secret, attempt.body, signature)]
                 verdict = "invalid" if not matching else "current" if matching[0] == 0 else "previous"
             self._verdicts[key] = verdict
         return verdict
 
-    def _entry(self, entry: Entry, secrets: tuple[str, ...]) -> dict[str, Any]:
+    def _entry(self, entry: Entry, secrets: Secrets) -> dict[str, Any]:
         if isinstance(entry, DeliveryEntry):
             return {
                 "seq": entry.seq,

@@ -164,10 +164,13 @@ def test_a_job_and_its_deliveries_arrive_as_they_happen(
     ]
 
 
+# An old_secret delivery is signed with the secret rotated away: the guide keeps no overlap, so
+# nothing verifies it; the reference's old secret verifies for 24 h.
+@pytest.mark.parametrize(("webhook_api", "old"), [("guide", "invalid"), ("reference", "previous")])
 def test_the_signature_verdict_names_the_secret_that_verifies(
-    serve: Callable[..., Fake], receiver: WebhookReceiver
+    serve: Callable[..., Fake], receiver: WebhookReceiver, webhook_api: str, old: str
 ) -> None:
-    fake = serve()
+    fake = serve(webhook_api=webhook_api)
     fake.register(receiver.url)
     with stream(fake) as live:
         verdicts = {}
@@ -176,7 +179,7 @@ def test_the_signature_verdict_names_the_secret_that_verifies(
             job = job_of(live.until(completed(job_id)), job_id)
             assert job is not None
             verdicts[scenario] = job["attempts"][0]["signature"]
-    assert verdicts == {"": "current", "bad_signature": "invalid", "old_secret": "previous"}
+    assert verdicts == {"": "current", "bad_signature": "invalid", "old_secret": old}
 
 
 def test_holds_and_a_reset_show_at_once(fake: Fake) -> None:
@@ -281,9 +284,11 @@ def test_an_unsigned_attempt_has_no_verdict_to_give_and_verdicts_are_bounded(fak
     signed = Attempt(
         1, "http://hook", "now", 1.0, 200, None, {SIGNATURE_HEADER: sign("whsec_x", b"{}")}, b"{}"
     )
-    assert live._verdict("job_1", unsigned, ("whsec_x",)) == "missing"
-    assert live._verdict("job_1", signed, ("whsec_y", "whsec_x")) == "previous"
+    assert live._verdict("job_1", unsigned, dashboard.Secrets({}, ("whsec_x",))) == "missing"
+    by_url = dashboard.Secrets({"http://hook": ("whsec_y", "whsec_x")}, ("whsec_z",))
+    assert live._verdict("job_1", signed, by_url) == "previous"
+    assert live._verdict("job_1", signed, dashboard.Secrets({}, ("whsec_z",))) == "invalid"
     for number in range(dashboard._VERDICTS_KEPT + 1):
-        live._verdict(f"job_{number}", unsigned, ())
+        live._verdict(f"job_{number}", unsigned, dashboard.Secrets({}, ()))
     fake.call(live.snapshot)  # a snapshot starts over once more are kept than the bound
     assert len(live._verdicts) == 0

@@ -357,9 +357,9 @@ class BlockedSender(ScriptedSender):
         super().__init__()
         self.release = asyncio.Event()
 
-    async def __call__(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+    async def __call__(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> Reply:
         await self.release.wait()
-        return 200
+        return Reply(200)
 
 
 def test_retry_after_is_when_room_is_likely() -> None:

@@ -155,5 +155,5 @@ def test_the_clock_starts_each_test_at_real_time(cobalt_mock: CobaltMock) -> Non
 def test_the_docs_example_passes(pytester: pytest.Pytester) -> None:
     page = (Path(__file__).resolve().parents[2] / "docs" / "webhook-api.md").read_text(encoding="utf-8")
     (block,) = re.findall(r"```python\n(.*?)```", page, re.DOTALL)
-    pytester.makepyfile(test_docs="import pytest\n\n" + block)
+    pytester.makepyfile(test_webhook_api_page="import pytest\n\n" + block)
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
