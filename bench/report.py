@@ -116,7 +116,15 @@ def rows(results: dict[str, Any]) -> list[Row]:
         bare_s, fake_s = start["bare"]["median_s"], start["fake"]["median_s"]
         add("CLI start → first 200, s", _n(bare_s, 3), _n(fake_s, 3), _ratio(fake_s / bare_s))
     if fixture := results.get("fixture"):
-        add("pytest fixture ready, ms (first in the process)", "—", _n(fixture["startup_cold_ms"], 1), "")
+        cold = _n(fixture["startup_cold_ms"], 1)
+        add("pytest fixture ready, ms (first in the process, cobalt-mock's plugin alone)", "—", cold, "")
+        if (dev := fixture.get("startup_cold_dev_ms")) is not None:
+            add(
+                "pytest fixture ready, ms (first in the process, the dev venv's plugins loaded)",
+                "—",
+                _n(dev, 1),
+                "",
+            )
         add(
             "pytest fixture ready, ms (another server, imports done)",
             "—",

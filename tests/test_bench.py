@@ -13,6 +13,7 @@ from typing import Any, cast
 import pytest
 
 from bench import cells, peers, report
+from bench import fixture as fixture_bench
 from bench.bare_app import ACCEPTED
 from bench.load import LoadResult, parse_wrk
 from bench.servers import Process
@@ -82,6 +83,7 @@ def _all_cells() -> dict[str, Any]:
         "start": {"bare": {"median_s": 0.3}, "fake": {"median_s": 0.4}},
         "fixture": {
             "startup_cold_ms": 90.0,
+            "startup_cold_dev_ms": 70.0,
             "startup_warm_ms": 4.0,
             "fetch_to_webhook_7d": {"median_ms": 20.0},
         },
@@ -114,6 +116,14 @@ def test_every_cell_has_its_rows() -> None:
     )
     assert rated in table
     assert "| CLI start → first 200, s | 0.300 | 0.400 | 1.33× |" in table
+    assert (
+        "| pytest fixture ready, ms (first in the process, cobalt-mock's plugin alone) | — | 90.0 |  |"
+        in table
+    )
+    assert (
+        "| pytest fixture ready, ms (first in the process, the dev venv's plugins loaded) | — | 70.0 |  |"
+        in table
+    )
     assert "| issue 16's target | measured | |" in table
     assert (
         "| fetch req/s > WireMock's, 32 conn, reset each round | 100 vs 100 (1.00×) | **missed** |" in table
@@ -313,3 +323,9 @@ Requests/sec:  10815.22
     result = parse_wrk(output)
     assert (result.requests, result.errors) == (54083, 3)
     assert (result.p50_ms, result.p99_ms) == (2.88, 0.812)
+
+
+def test_the_fixture_cold_start_runs_with_cobalt_mocks_plugin_alone() -> None:
+    others = fixture_bench.other_plugins()
+    assert "cobalt_mock" not in others
+    assert "xdist" in others  # a dev dependency whose plugin the cold start must not load
