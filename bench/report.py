@@ -177,6 +177,11 @@ def peers_table(results: dict[str, Any]) -> str:
                     for base in ("bare", "wiremock")
                 ]
                 lines.append(f"| {label}, {c} conn, {how} | " + " | ".join(shown) + " |")
+        for who, slices in cell.get("warm_up_rps", {}).items():
+            steps = " → ".join(_n(rps) for rps in slices)
+            notes.append(
+                f"`{cell_name}`: {labels.get(who, who)} warmed up at 32 conn, req/s per slice: {steps}"
+            )
         if (jobs := cell.get("jobs_at_end")) is not None:
             notes.append(f"`{cell_name}` ended with {_n(jobs)} jobs in the fake")
     return "\n".join(lines + [f"- {note}" for note in notes])

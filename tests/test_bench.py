@@ -69,7 +69,12 @@ def _all_cells() -> dict[str, Any]:
     fetch = {f"{who}_c{c}": LOAD for who in ("bare", "fake", "wiremock") for c in (1, 32)}
     return {
         "fetch": {**fetch, "missing": {"prism": "node not found"}},
-        "fetch_kept": {**fetch, "missing": {"prism": "node not found"}, "jobs_at_end": 12_345},
+        "fetch_kept": {
+            **fetch,
+            "missing": {"prism": "node not found"},
+            "warm_up_rps": {"wiremock": [1_000.0, 9_000.5]},
+            "jobs_at_end": 12_345,
+        },
         "delivered": {"bare_c32": LOAD, "fake_c32": LOAD, "jobs_per_s": 50.0},
         "latency": {
             "c1": {"p50_ms": 1.0, "p99_ms": 2.0, "jobs_per_s": 9.0},
@@ -111,6 +116,7 @@ def test_every_cell_has_its_rows() -> None:
     assert "| p99 ms, 1 conn, jobs kept all cell | 2.00 | 2.00 | n/a | 2.00 | 1.00× | 1.00× |" in table
     assert table.count("- Prism n/a: node not found") == 1  # said once for both cells
     assert "- `fetch_kept` ended with 12,345 jobs in the fake" in table
+    assert "- `fetch_kept`: WireMock warmed up at 32 conn, req/s per slice: 1,000 → 9,000" in table
     rated = (
         "| POST → verified delivery p50 / p99 ms, 32 conn at 1,000 jobs/s (999 done/s) | — | 1.00 / 4.00 |  |"
     )
