@@ -286,7 +286,8 @@ def startup(plan: Plan) -> dict[str, object]:
 
 
 def fixture(plan: Plan) -> dict[str, object]:
-    """The pytest plugin in a fresh pytest process: cold and warm fixture start, reset, round trip."""
+    """The pytest plugin in fresh pytest processes (``start_runs`` of each kind, see ``bench.fixture``):
+    cold and warm fixture start, reset, round trip."""
     cache_bytecode()
     return fixture_bench.measure(plan.fixture_rounds, 7, plan.start_runs)
 
