@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import orjson
 
-from bench import profile, report
+from bench import peers, profile, report
 from bench.cells import CELLS, RESULTS, Plan
 
 
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         "quick (smoke run, not a measurement)" if args.quick else f"{plan.rounds} rounds × {plan.seconds:g} s"
     )
     now = dt.datetime.now(dt.UTC)
-    meta = {
+    meta: dict[str, object] = {
         "date": now.strftime("%Y-%m-%d %H:%M UTC"),
         "machine": report.machine(),
         "stack": report.stack(),
@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         "mode": mode,
         "plan": plan.__dict__,
     }
+    if set(chosen) & set(report.FETCH_CELLS):
+        peers.check()  # installs the peers on first use, before any cell's clock runs
+        meta["peers"] = peers.versions()
     results: dict[str, object] = {}
     began, watch = time.perf_counter(), report.CpuWatch()
     for name in chosen:

@@ -19,7 +19,7 @@ from pathlib import Path
 import orjson
 
 from bench import fixture as fixture_bench
-from bench import profile
+from bench import peers, profile
 from bench.load import LoadResult, run_count, run_load
 from bench.servers import (
     ROOT,
@@ -46,16 +46,18 @@ class Plan:
     memory_warmup: int
     memory_jobs: int
     sender_posts: int
+    peer_warmup: float
+    """At most this many seconds of load on each peer before its first round (see ``_warm``)."""
     profile: bool = False
     """Sample the fake with py-spy in the first 32-connection fetch round and delivered round."""
 
     @classmethod
     def full(cls) -> Plan:
-        return cls(5, 3, 5, 30, 3.0, 10_000, 100_000, 2_000)
+        return cls(5, 3, 5, 30, 3.0, 10_000, 100_000, 2_000, 60)
 
     @classmethod
     def quick(cls) -> Plan:
-        return cls(1, 1, 2, 5, 0.6, 2_000, 6_000, 300)
+        return cls(1, 1, 2, 5, 0.6, 2_000, 6_000, 300, 4)
 
 
 @contextlib.contextmanager
@@ -99,25 +101,71 @@ def _median(results: list[LoadResult]) -> dict[str, float]:
 
 
 def fetch(plan: Plan) -> dict[str, object]:
-    """Fetch throughput and latency at 1 and 32 connections, webhooks deferred (delay 3600 s, and
-    ``max_jobs`` above what a cell can create, since unfinished jobs are never evicted)."""
+    """Fetch throughput and latency at 1 and 32 connections, webhooks deferred, the fake reset before
+    each of its rounds (so every round starts from an empty fake, as the bare app's does); the peers
+    (``bench.peers``) in the same rounds."""
+    return _fetch_cell(plan, reset=True)
+
+
+def fetch_kept(plan: Plan) -> dict[str, object]:
+    """The fetch cell without the resets: the jobs accepted pile up for the whole cell (warm-up
+    included), as in a long load test against one fake."""
+    return _fetch_cell(plan, reset=False)
+
+
+def _fetch_cell(plan: Plan, *, reset: bool) -> dict[str, object]:
+    """Webhooks deferred: delay 3600 s, and ``max_jobs`` above what a cell can create, since
+    unfinished jobs are never evicted. Every server gets the same rounds; which goes first
+    alternates (forward in even rounds, backward in odd ones)."""
     deferred = fake_command("--delay", "3600", "--max-jobs", "10000000")
-    with running(("bare", bare_command(), True), ("fake", deferred, True)) as (bare, fake):
-        for server in (bare, fake):
-            run_load(server.url, 32, 1)  # warm-up: imports, caches, the validator
+    with (
+        running(("bare", bare_command(), True), ("fake", deferred, True)) as (bare, fake),
+        peers.running() as (peer_servers, missing),
+    ):
+        servers = [bare, *peer_servers, fake]
+        warm_up = {s.name: run_load(s.url, 32, 1) for s in servers}  # imports, caches, the validator
+        warmed = {s.name: _warm(s, plan.peer_warmup) for s in peer_servers}
         runs: dict[str, list[LoadResult]] = {}
         extra: dict[str, object] = {}
         for round_ in range(plan.rounds):
-            order = (bare, fake) if round_ % 2 == 0 else (fake, bare)
+            order = servers if round_ % 2 == 0 else servers[::-1]
             for connections in (1, 32):
                 for server in order:
-                    if server is fake:
-                        _reset(fake)  # each cell starts from an empty fake, as the bare app's does
+                    if server is fake and reset:
+                        _reset(fake)
                     sample = plan.profile and server is fake and connections == 32 and round_ == 0
-                    with profiled(replace(plan, profile=sample), fake, "fetch", extra):
+                    with profiled(
+                        replace(plan, profile=sample), fake, "fetch" if reset else "fetch_kept", extra
+                    ):
                         result = run_load(server.url, connections, plan.seconds, "week")
                     runs.setdefault(f"{server.name}_c{connections}", []).append(result)
-    return {**{key: _median(results) for key, results in runs.items()}, **extra}
+        if not reset:  # every answered fetch left a job behind (none fails: wrk counts errors)
+            extra["jobs_at_end"] = warm_up["fake"].requests + sum(
+                r.requests for r in runs["fake_c1"] + runs["fake_c32"]
+            )
+    return {
+        **{key: _median(results) for key, results in runs.items()},
+        "missing": missing,
+        "warm_up_rps": warmed,
+        **extra,
+    }
+
+
+WARM_SLICE = 2
+"""Seconds per warm-up slice of a peer."""
+
+
+def _warm(server: Process, limit: float) -> list[float]:
+    """Load a peer (its JIT compiles the hot path meanwhile) at 32 connections in slices until
+    three slices in a row fail to beat the best so far by 5 %, or ``limit`` seconds have passed;
+    returns each slice's req/s, so the results show whether it was still speeding up."""
+    slices: list[float] = []
+    best, flat = 0.0, 0
+    while flat < 3 and len(slices) * WARM_SLICE < limit:
+        slices.append(run_load(server.url, 32, WARM_SLICE).rps)
+        flat = flat + 1 if slices[-1] < best * 1.05 else 0
+        best = max(best, slices[-1])
+    return slices
 
 
 def delivered(plan: Plan) -> dict[str, object]:
@@ -238,9 +286,10 @@ def startup(plan: Plan) -> dict[str, object]:
 
 
 def fixture(plan: Plan) -> dict[str, object]:
-    """The pytest plugin in a fresh pytest process: cold and warm fixture start, reset, round trip."""
+    """The pytest plugin in fresh pytest processes (``start_runs`` of each kind, see ``bench.fixture``):
+    cold and warm fixture start, reset, round trip."""
     cache_bytecode()
-    return fixture_bench.measure(plan.fixture_rounds, 7)
+    return fixture_bench.measure(plan.fixture_rounds, 7, plan.start_runs)
 
 
 def generation(plan: Plan) -> dict[str, object]:
@@ -253,7 +302,8 @@ def generation(plan: Plan) -> dict[str, object]:
 
 
 def memory(plan: Plan) -> dict[str, object]:
-    """RSS over ``memory_jobs`` delivered jobs with default retention, after a warm-up.
+    """RSS over ``memory_jobs`` delivered jobs with default retention, after a warm-up of
+    ``memory_warmup`` jobs.
 
     After the warm-up the kernel's peak-RSS mark is reset (``/proc/PID/clear_refs``), so the peak
     reported is the peak after warm-up.
@@ -263,16 +313,17 @@ def memory(plan: Plan) -> dict[str, object]:
         with running(("fake", hooked, True)) as (fake,):
             started = time.perf_counter()
             created = run_count(fake.url, plan.memory_warmup, "mrn")
-            _settle(sink)
+            warm_jobs = _settle(sink)
             warm = fake.memory_mb()
             reset = _reset_peak(fake)
-            created += run_count(fake.url, plan.memory_jobs - created, "mrn")
-            jobs = _settle(sink)
+            created += run_count(fake.url, plan.memory_jobs, "mrn")
+            jobs = _settle(sink) - warm_jobs
             end = fake.memory_mb()
             elapsed = time.perf_counter() - started
     peak = end["VmHWM"] if reset else max(end["VmHWM"], end["VmRSS"])
     return {
         "jobs": jobs,
+        "warmup_jobs": warm_jobs,
         "rss_after_warmup_mb": warm["VmRSS"],
         "rss_end_mb": end["VmRSS"],
         "peak_after_warmup_mb": peak,
@@ -303,6 +354,7 @@ def _json_of(command: list[str], timeout: float) -> dict[str, object]:
 
 CELLS = {
     "fetch": fetch,
+    "fetch_kept": fetch_kept,
     "delivered": delivered,
     "latency": latency,
     "sender": sender,

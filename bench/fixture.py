@@ -9,12 +9,14 @@ Prints one JSON object. ``python -m bench.fixture [--rounds N] [--days N] [--pro
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -67,22 +69,36 @@ def _ms(values: list[float]) -> dict[str, float]:
     }
 
 
+def other_plugins() -> list[str]:
+    """The installed pytest plugins other than cobalt-mock's (entry points in ``pytest11``)."""
+    names = {entry.name for entry in importlib.metadata.entry_points(group="pytest11")}
+    return sorted(names - {"cobalt_mock"})
+
+
 def measure(rounds: int, days: int, processes: int = 5) -> dict[str, object]:
-    """The first process times everything; the others (one round each) only add cold starts."""
+    """The first process times everything; the others (one round each) only add cold starts.
+
+    The cold start is measured as a suite with cobalt-mock's plugin alone would see it (every other
+    installed plugin disabled with ``-p no:NAME``), and again with the dev environment's plugins
+    loaded, which import much of what the fake needs (Starlette, anyio, asyncio) before the fixture's
+    clock starts; the processes of the two kinds alternate.
+    """
+    alone = [arg for name in other_plugins() for arg in ("-p", f"no:{name}")]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp)
         (path / "test_timing.py").write_text(textwrap.dedent(TEST))
         (path / "pytest.ini").write_text("[pytest]\n")
         out = path / "out.json"
-        runs = []
+        runs: dict[str, list[dict[str, Any]]] = {"alone": [], "dev": []}
         for n in range(max(1, processes)):
-            env = clean_env() | {
-                "ROUNDS": str(rounds if n == 0 else 1),
-                "OUT": str(out),
-                "END": f"2025-01-{5 + days:02d}",
-            }
-            subprocess.run(
-                [
+            for kind in ("alone", "dev") if n % 2 == 0 else ("dev", "alone"):
+                first = n == 0 and kind == "alone"
+                env = clean_env() | {
+                    "ROUNDS": str(rounds if first else 1),
+                    "OUT": str(out),
+                    "END": f"2025-01-{5 + days:02d}",
+                }
+                command = [
                     sys.executable,
                     "-m",
                     "pytest",
@@ -91,20 +107,18 @@ def measure(rounds: int, days: int, processes: int = 5) -> dict[str, object]:
                     "no:cacheprovider",
                     "-p",
                     "no:randomly",
-                    str(path),
-                ],
-                check=True,
-                cwd=tmp,
-                env=env,
-                capture_output=True,
-                timeout=120,
-            )
-            runs.append(orjson.loads(out.read_bytes()))
-    data = runs[0]
-    colds = [run["cold"] * 1000 for run in runs]
+                ]
+                command += [*(alone if kind == "alone" else ()), str(path)]
+                subprocess.run(command, check=True, cwd=tmp, env=env, capture_output=True, timeout=120)
+                runs[kind].append(orjson.loads(out.read_bytes()))
+    data = runs["alone"][0]
+    colds = {kind: [run["cold"] * 1000 for run in kind_runs] for kind, kind_runs in runs.items()}
     return {
-        "startup_cold_ms": statistics.median(colds),
-        "startup_cold_runs_ms": [round(cold, 1) for cold in colds],
+        "startup_cold_ms": statistics.median(colds["alone"]),
+        "startup_cold_runs_ms": [round(cold, 1) for cold in colds["alone"]],
+        "startup_cold_dev_ms": statistics.median(colds["dev"]),
+        "startup_cold_dev_runs_ms": [round(cold, 1) for cold in colds["dev"]],
+        "plugins_disabled": other_plugins(),
         "startup_warm_ms": data["warm"] * 1000,
         f"fetch_to_webhook_{days}d": _ms(data["round_trips"]),
         "reset": _ms(data["resets"]),

@@ -87,9 +87,21 @@ class Process:
                 self.popen.wait(timeout)
 
 
-def start(name: str, command: list[str], *, health: bool = True, timeout: float = 30.0) -> Process:
-    """Start ``command``; return once its first line names its URL (and, for servers, once
-    ``GET /_mock/health`` answers 200). ``ready_seconds`` counts from just before the exec."""
+def free_port() -> int:
+    """A loopback port nothing listens on now, for a server that cannot be told to pick one and
+    say which (the peers)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start(
+    name: str, command: list[str], *, health: bool = True, port: int | None = None, timeout: float = 30.0
+) -> Process:
+    """Start ``command``; return once its first line names its URL, or at once if ``port`` is
+    given (and, for servers, once ``GET /_mock/health`` answers 200). ``ready_seconds`` counts
+    from just before the exec."""
     started = time.perf_counter()
     popen = subprocess.Popen(
         command,
@@ -114,8 +126,8 @@ def start(name: str, command: list[str], *, health: bool = True, timeout: float 
 
     threading.Thread(target=drain, name=f"bench-{name}-output", daemon=True).start()
     deadline = started + timeout
-    match = None
-    while match is None:
+    path = ""
+    while port is None:
         try:
             line = lines.get(timeout=max(0.0, deadline - time.perf_counter()))
         except queue.Empty:
@@ -123,9 +135,9 @@ def start(name: str, command: list[str], *, health: bool = True, timeout: float 
         if line is None:
             _kill(popen)
             raise RuntimeError(f"{name} did not print its URL: {' | '.join(output)[-2000:]}")
-        match = _URL.search(line)
-    port = int(match.group(1))
-    url = f"http://127.0.0.1:{port}" + ("" if health else match.group(2) or "")
+        if match := _URL.search(line):
+            port, path = int(match.group(1)), match.group(2) or ""
+    url = f"http://127.0.0.1:{port}" + ("" if health else path)
     if health:
         while not _answers_200(port):
             if popen.poll() is not None or time.perf_counter() > deadline:
