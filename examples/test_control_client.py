@@ -14,6 +14,7 @@ def test_scenarios_hold_and_the_journal(cobalt_mock):
         assert mock.job(job_id)["status"] == "held"
         assert mock.release() == [job_id]
         assert cobalt_mock.wait_for_webhook(job_id).payload["data"]["success"] is False
+        cobalt_mock.wait_for_job(job_id)  # the attempt is journaled once the receiver has answered
 
         kinds = [entry["kind"] for entry in mock.requests(job_id=job_id)]
         assert "delivery" in kinds
