@@ -45,10 +45,12 @@ if TYPE_CHECKING:
     from mock_server.testing.receiver import Behaviour
 
 # Collect the youngest generation after 2,000 net new objects (Python's default: 700), the middle
-# after 100 of those, the oldest after 1,000 of those (in effect never, while jobs pile up). Pauses
-# are what a collection walks: timed with gc.callbacks on the fetch bench, a youngest-generation
-# collection of 20,000 objects paused the server ~10 ms once a second (p99); of 2,000, ~1 ms.
-GC_THRESHOLDS = (2_000, 100, 1_000)
+# after 3 of those (default 10), the oldest after 1,000 of those (in effect never, while jobs pile
+# up). A pause is what a collection walks, and every waiting job is walked once in the middle
+# generation: timed with gc.callbacks on the fetch bench, a middle collection after 100 young ones
+# walked ~200,000 objects and paused the server 30-57 ms (the fetch p99); after 3, ~6,000 and ~1 ms
+# (docs/performance.md).
+GC_THRESHOLDS = (2_000, 3, 1_000)
 
 
 class _Command(argparse.ArgumentParser):

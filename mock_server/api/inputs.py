@@ -40,13 +40,14 @@ WEBHOOK_AUTH_HEADERS = {b"client_id": "client_id", b"client_secret": "client_sec
 BODY_HEADERS = {b"content-type": "content-type", b"content-length": "content-length"}
 
 
-def header_values(scope: Scope, names: Mapping[bytes, str]) -> dict[str, str]:
+def header_values(scope: Scope, names: Mapping[bytes, str]) -> Mapping[str, str]:
     """``request.headers.get(name, "")`` for each of ``names`` (raw lower-case name → name); the
     first of repeated headers wins. A journaled request's headers were decoded once, by the
-    journal's pass (``HEADERS_KEY``); others are read in one pass over the raw headers."""
-    first: dict[str, str] | None = scope.get(HEADERS_KEY)
+    journal's pass (``HEADERS_KEY``, where a header not sent reads as ""); others are read in one
+    pass over the raw headers."""
+    first: Mapping[str, str] | None = scope.get(HEADERS_KEY)
     if first is not None:
-        return {name: first.get(name, "") for name in names.values()}
+        return first
     values = dict.fromkeys(names.values(), "")
     for key, value in reversed(scope["headers"]):  # backwards, so the first one is written last
         if (name := names.get(key)) is not None:

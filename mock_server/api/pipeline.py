@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -50,6 +50,15 @@ class JSONResponse(Response):
         return orjson.dumps(content)
 
 
+class HeaderValues(dict[str, str]):
+    """Each header's first value (lower-case name → value); a header not sent reads as ""."""
+
+    __slots__ = ()
+
+    def __missing__(self, name: str) -> str:
+        return ""
+
+
 def entry_of(scope: Scope) -> RequestEntry | None:
     """The journal entry of the request being handled, for handlers to add what they decided."""
     entry = scope.get(SCOPE_KEY)
@@ -81,7 +90,7 @@ class Pipeline:
         entry: RequestEntry | None = None
         path: str = scope["path"]
         if not path.startswith(CONTROL_PREFIX):
-            first: dict[str, str] = {}
+            first = HeaderValues()
             entry = self.journal.start_scope(scope, first)  # the path as sent
             scope[SCOPE_KEY] = entry
             scope[HEADERS_KEY] = first
@@ -106,7 +115,7 @@ class Pipeline:
                         deadline.busy = True
             return message
 
-        async def traced_send(message: Message) -> None:
+        def traced_send(message: Message) -> Awaitable[None]:  # not a coroutine: one frame fewer per send
             nonlocal started
             kind = message["type"]
             if kind == "http.response.start":
@@ -115,7 +124,7 @@ class Pipeline:
                     entry.status = message["status"]
             elif kind == "http.response.body" and deadline is not None and not message.get("more_body"):
                 deadline.answered()
-            await send(message)
+            return send(message)
 
         try:
             if entry is not None:

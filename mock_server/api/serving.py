@@ -64,6 +64,11 @@ def uvicorn_config(app: ASGIApp, settings: Settings, **options: Any) -> uvicorn.
         "ws": "none",  # no WebSocket routes; "auto" would import `websockets` where installed
         "lifespan": "on",
         "log_level": settings.log_level,
+        # uvicorn builds each access-log line's arguments (the quoted path among them) before the
+        # logger drops them: above `info` nobody sees those lines, so they are not made at all.
+        "access_log": settings.log_level in ("trace", "debug", "info"),
+        # Nothing here reads the client's address, so X-Forwarded-For is not rewritten into it.
+        "proxy_headers": False,
         "timeout_graceful_shutdown": math.ceil(settings.shutdown_grace),
         "timeout_keep_alive": 5,
         "limit_concurrency": 4096,

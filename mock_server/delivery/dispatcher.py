@@ -42,7 +42,10 @@ class Timetable(Generic[T]):
 
     def __init__(self, fire: Callable[[T], object]) -> None:
         self._fire = fire
-        self._items: dict[str, tuple[int, T]] = {}  # key → (its entry's number, item)
+        self._items: dict[str, T] = {}
+        # key → the number of its current heap entry; kept apart from the item so that a waiting
+        # job costs the garbage collector no (number, item) tuple to walk
+        self._entry: dict[str, int] = {}
         self._heap: list[tuple[float, int, str]] = []  # (due, entry number, key); stale ones skipped
         self._numbers = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
@@ -53,7 +56,8 @@ class Timetable(Generic[T]):
         loop = asyncio.get_running_loop()
         due = loop.time() + max(delay, 0.0)
         number = next(self._numbers)
-        self._items[key] = (number, item)
+        self._items[key] = item
+        self._entry[key] = number
         heapq.heappush(self._heap, (due, number, key))
         if self._timer is None or due < self._timer_at:
             self._arm(loop, due)
@@ -62,6 +66,7 @@ class Timetable(Generic[T]):
         """Take ``key`` back; False if it was not scheduled (or has fired)."""
         if self._items.pop(key, None) is None:
             return False
+        del self._entry[key]
         if len(self._heap) > 64 and len(self._heap) > 2 * len(self._items):
             self._heap = [entry for entry in self._heap if self._current(entry)]
             heapq.heapify(self._heap)
@@ -71,8 +76,7 @@ class Timetable(Generic[T]):
         return True
 
     def _current(self, entry: tuple[float, int, str]) -> bool:
-        held = self._items.get(entry[2])
-        return held is not None and held[0] == entry[1]
+        return self._entry.get(entry[2]) == entry[1]
 
     def _arm(self, loop: asyncio.AbstractEventLoop, due: float) -> None:
         if self._timer is not None:
@@ -88,10 +92,9 @@ class Timetable(Generic[T]):
         heap = self._heap
         while heap and heap[0][0] <= now:
             _, number, key = heapq.heappop(heap)
-            held = self._items.get(key)
-            if held is not None and held[0] == number:
-                del self._items[key]
-                self._fire(held[1])
+            if self._entry.get(key) == number:
+                del self._entry[key]
+                self._fire(self._items.pop(key))
         self._rearm(loop)
 
     def _rearm(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -202,6 +205,12 @@ class Dispatcher:
         """Whether a new job may start now: fewer than ``max_jobs`` unfinished, and no fetch waiting."""
         return not self._waiting and self._unfinished() < self._live.current.max_jobs
 
+    def start_now(self, job: Job) -> bool:
+        if not self.has_room():
+            return False
+        self._record(job)
+        return True
+
     async def start(self, job: Job, watch: Callable[[], asyncio.Future[None]]) -> bool:
         if not self.has_room():
             gone = watch()
@@ -210,12 +219,15 @@ class Dispatcher:
                     return False
             finally:
                 gone.cancel()
+        self._record(job)
+        return True
+
+    def _record(self, job: Job) -> None:
         self._store.add_job(job)
         if job.status == "scheduled":
             self.schedule(job)
         else:
             self._changes.bump()
-        return True
 
     async def admit(self, abandoned: asyncio.Future[None]) -> bool:
         """Backpressure for new fetches, first come first served: wait while ``max_jobs`` jobs are

@@ -71,6 +71,10 @@ class NoRoom(Exception):
 class Scheduler(Protocol):
     """What the model asks of the delivery layer (``mock_server.delivery.dispatcher.Dispatcher``)."""
 
+    def start_now(self, job: Job) -> bool:
+        """``start`` without waiting: True if there was room and the job is recorded and started,
+        False (nothing done) if it must wait for a place."""
+
     async def start(self, job: Job, watch: Callable[[], asyncio.Future[None]]) -> bool:
         """Take a place for a new job among the unfinished ones (waiting, first come first served,
         while ``max_jobs`` are unfinished), record it and, unless it is held or stalled, start its
@@ -196,9 +200,10 @@ class MockState:
         hold on its access token leaves it held, and ``old_secret`` rotates each secret that signs
         (the account's, or every webhook's) now if it has no previous one to sign with.
         """
-        caller = self.caller(client_id, access_token)
+        settings = self._live.current
+        caller = _caller(client_id, access_token, settings.token_references)
         try:
-            selection = self._scenarios.select(self.settings.seed, caller.access_token, request, header)
+            selection = self._scenarios.select(settings.seed, caller.access_token, request, header)
         except ConfigError as exc:
             raise ApiError(400, f"Invalid cobalt-mock scenario: {exc}.") from None
         if entry is not None and (selection.api is not None or selection.job):
@@ -206,19 +211,21 @@ class MockState:
         if selection.api is not None:
             await self._answer_fault(selection.api, caller.access_token, watch)
         job = self._job(caller, request, selection.behaviours() if selection.job else {})
-        try:
-            if not await self._scheduler.start(job, watch):
-                return None
-        except NoRoom as full:
-            raise ApiError(429, MSG_NO_ROOM, {"retry-after": str(full.retry_after)}) from None
+        if not self._scheduler.start_now(job):  # the usual case starts it at once, without a wait
+            try:
+                if not await self._scheduler.start(job, watch):
+                    return None
+            except NoRoom as full:
+                raise ApiError(429, MSG_NO_ROOM, {"retry-after": str(full.retry_after)}) from None
         if entry is not None:
             entry.job_id = job.job_id
         return job
 
     def _job(self, caller: Caller, request: FetchRequest, chosen: dict[str, dict[str, Any]]) -> Job:
         number = next(self._sequence)
-        delay = Delay.parse(chosen["slow"]["delay"]) if "slow" in chosen else self.settings.delay
-        seconds = delay.low if delay.kind == "fixed" else delay.draw(_job_rng(self.settings.seed, number))
+        settings = self._live.current
+        delay = Delay.parse(chosen["slow"]["delay"]) if "slow" in chosen else settings.delay
+        seconds = delay.low if delay.kind == "fixed" else delay.draw(_job_rng(settings.seed, number))
         job = Job(
             new_id("job_"),
             caller.access_token,
@@ -230,7 +237,7 @@ class MockState:
             behaviours=chosen,
         )
         if "old_secret" in chosen:
-            self._hooks.rotate_unrotated(self.settings.webhook_api)
+            self._hooks.rotate_unrotated(settings.webhook_api)
         if "never_complete" in chosen:
             job.status = "stalled"
         elif self.holding(job.access_token):

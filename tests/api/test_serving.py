@@ -8,6 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from mock_server.api.app import create_app
+from mock_server.api.serving import uvicorn_config
 from mock_server.settings import Settings
 from mock_server.testing.server import FakeServer
 
@@ -60,3 +62,13 @@ def test_a_request_trickling_in_is_closed_at_the_deadline(address: tuple[str, in
         received, closed = _answer_then_close(sock)
     assert received == b""
     assert READ_TIMEOUT * 0.9 <= closed - opened < 5
+
+
+@pytest.mark.parametrize(
+    ("level", "logged"), [("warning", False), ("error", False), ("info", True), ("debug", True)]
+)
+def test_access_lines_are_made_only_where_the_log_level_shows_them(level: str, logged: bool) -> None:
+    settings = Settings().replace(log_level=level)
+    config = uvicorn_config(create_app(settings), settings)
+    assert config.access_log is logged
+    assert config.proxy_headers is False  # nothing reads the client's address; X-Forwarded-For is not applied
