@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from starlette.datastructures import State
-from starlette.routing import BaseRoute, Match, Route, Router
-from starlette.types import Receive, Scope, Send
+from starlette.routing import BaseRoute, Route, Router
 
 from mock_server.api.control import ControlApi
 from mock_server.api.dashboard import dashboard_routes, index_route
@@ -99,11 +98,12 @@ def create_app(
     return CobaltApp(router, journal, state, changes, errors)
 
 
-class CobaltApp:
-    """The fake as an ASGI app: Starlette's router behind the one pipeline (``Pipeline``: journal,
-    latency, read deadline, every error rendered). Not ``Starlette`` itself, whose two exception
-    middlewares cost each fetch more than its own work (measured in ``docs/performance.md``); the
-    pipeline renders errors in their place, once. ``state.cobalt`` is the model (``MockState``)."""
+class CobaltApp(Pipeline):
+    """The fake as an ASGI app: the one pipeline (``Pipeline``: journal, latency, read deadline,
+    every error rendered) in front of Starlette's router. Not ``Starlette`` itself, whose two
+    exception middlewares cost each fetch more than its own work (measured in
+    ``docs/performance.md``); the pipeline renders errors in their place, once. ``state.cobalt``
+    is the model (``MockState``)."""
 
     def __init__(
         self,
@@ -113,57 +113,14 @@ class CobaltApp:
         changes: Changes,
         errors: list[BaseException],
     ) -> None:
-        self.router = router
+        super().__init__(router, journal, model.api_latency, changes, errors)
         self.state = State()
         self.state.cobalt = model
-        self._changes = changes
-        self._pipeline = Pipeline(LiteralFirst(router), journal, model.api_latency, changes, errors)
-
-    @property
-    def routes(self) -> list[BaseRoute]:
-        return self.router.routes
 
     def stopping(self) -> None:
         """The server has begun to shut down: live streams (the dashboard's) end now, since uvicorn
         waits for every open response before it stops. Call on the server's loop."""
-        self._changes.close()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope["app"] = self  # as Starlette does: a route that does not match raises HTTPException
-        await self._pipeline(scope, receive, send)
-
-
-class LiteralFirst:
-    """Starlette's router, with one shortcut: a request for a route whose path has no parameters
-    (the fetch, the listings, health, the control API's) goes straight to that route's app, found by
-    one dictionary lookup on (path, method), instead of a regular-expression match against each
-    route in turn. What the router does for such a match is done here too (``endpoint``,
-    ``path_params``, ``router`` in the scope); everything else — templated paths, 404, 405, the
-    lifespan, an app mounted under a ``root_path`` — goes to the router itself."""
-
-    def __init__(self, router: Router) -> None:
-        self.router = router
-        self.literal: dict[tuple[str, str], Route] = {}
-        for place, route in enumerate(router.routes):
-            if isinstance(route, Route) and not route.param_convertors:
-                for method in route.methods or ():
-                    probe = {"type": "http", "path": route.path, "root_path": "", "method": method}
-                    earlier = router.routes[:place]  # the router takes the first full match, literal or not
-                    if not any(other.matches(probe)[0] == Match.FULL for other in earlier):
-                        self.literal[route.path, method] = route
-
-    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
-        # A plain function returning the app's awaitable: one coroutine frame fewer on every request.
-        route = None
-        if scope["type"] == "http" and not scope.get("root_path"):
-            route = self.literal.get((scope["path"], scope["method"]))
-        if route is None:
-            return self.router(scope, receive, send)
-        scope.setdefault("router", self.router)
-        scope["route"] = route
-        scope["endpoint"] = route.endpoint
-        scope["path_params"] = dict(scope.get("path_params", ()))
-        return route.app(scope, receive, send)
+        self.changes.close()
 
 
 def cobalt_routes(api: CobaltApi, fetch: FetchEndpoint) -> list[BaseRoute]:

@@ -10,7 +10,7 @@ import pytest
 from starlette.routing import Route, Router
 from starlette.types import Message, Receive, Scope, Send
 
-from mock_server.api.app import LiteralFirst
+from mock_server.api.pipeline import LiteralFirst
 
 
 class Endpoint:
