@@ -495,7 +495,10 @@ SPECS: dict[str, Spec] = {
         _parse_optional_str,
         "token the control API requires as 'authorization: Bearer TOKEN' (unset: none; loopback only)",
     ),
-    "log_level": Spec(_parse_log_level, f"log level: {', '.join(LOG_LEVELS)}"),
+    "log_level": Spec(
+        _parse_log_level,
+        f"log level: {', '.join(LOG_LEVELS)}; at info and below, one access line per request",
+    ),
 }
 
 
