@@ -174,9 +174,6 @@ class MockState:
 
     # callers and fetches
 
-    def caller(self, client_id: str, access_token: str) -> Caller:
-        return _caller(client_id, access_token, self.settings.token_references)
-
     async def accept(
         self,
         client_id: str,
