@@ -139,7 +139,7 @@ class Pipeline:
                 seconds = self.latency()
                 if seconds > 0:
                     entry.latency_ms = seconds * 1000
-                    await asyncio.sleep(seconds)
+                    await wait_at_least(seconds, clock)
             await self.app(scope, traced_receive, traced_send)
         except Exception as exc:
             unexpected = not isinstance(exc, ApiError | HTTPException | ClientDisconnect)
@@ -189,6 +189,15 @@ class LiteralFirst:
         scope["endpoint"] = route.endpoint
         scope["path_params"] = dict(scope.get("path_params", ()))
         return route.app(scope, receive, send)
+
+
+async def wait_at_least(seconds: float, since: float) -> None:
+    """Until ``seconds`` after ``since`` (``time.perf_counter``, the clock the journal's durations
+    use): the configured latency is a minimum, and the loop's timers may fire up to a tick early."""
+    await asyncio.sleep(seconds)
+    left = since + seconds - time.perf_counter()
+    if left > 0:  # woken early (uvloop's clock counts whole milliseconds): the rest, and a tick more
+        await asyncio.sleep(left + 0.001)
 
 
 def render_error(exc: Exception, request: Request) -> Response:
