@@ -212,13 +212,12 @@ class Dispatcher:
         return True
 
     async def start(self, job: Job, watch: Callable[[], asyncio.Future[None]]) -> bool:
-        if not self.has_room():
-            gone = watch()
-            try:
-                if not await self.admit(gone):
-                    return False
-            finally:
-                gone.cancel()
+        gone = watch()
+        try:
+            if not await self.admit(gone):
+                return False
+        finally:
+            gone.cancel()
         self._record(job)
         return True
 

@@ -76,10 +76,10 @@ class Scheduler(Protocol):
         False (nothing done) if it must wait for a place."""
 
     async def start(self, job: Job, watch: Callable[[], asyncio.Future[None]]) -> bool:
-        """Take a place for a new job among the unfinished ones (waiting, first come first served,
-        while ``max_jobs`` are unfinished), record it and, unless it is held or stalled, start its
-        timer. False when the client hung up first (``watch()``'s future ended); ``NoRoom`` when no
-        place came within ``admission_timeout``."""
+        """When ``start_now`` found no room: wait for a place among the unfinished jobs (first come
+        first served, while ``max_jobs`` are unfinished), then record the job and, unless it is held
+        or stalled, start its timer. False when the client hung up first (``watch()``'s future
+        ended); ``NoRoom`` when no place came within ``admission_timeout``."""
 
     def schedule(self, job: Job, delay: float | None = None) -> None:
         """Complete ``job`` after ``delay`` seconds (its own delay by default)."""
