@@ -48,8 +48,8 @@ if TYPE_CHECKING:
 # after 3 of those (default 10), the oldest after 1,000 of those (in effect never, while jobs pile
 # up). A pause is what a collection walks, and every waiting job is walked once in the middle
 # generation: timed with gc.callbacks on the fetch bench, a middle collection after 100 young ones
-# walked ~200,000 objects and paused the server 30-57 ms (the fetch p99); after 3, ~6,000 and ~1 ms
-# (docs/performance.md).
+# walked ~200,000 objects and paused the server 30-57 ms (the fetch p99); after 3, ~6,000 and
+# 2-4 ms (docs/performance.md).
 GC_THRESHOLDS = (2_000, 3, 1_000)
 
 

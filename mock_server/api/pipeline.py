@@ -162,8 +162,8 @@ class LiteralFirst:
     """Starlette's router, with one shortcut: a request for a route whose path has no parameters
     (the fetch, the listings, health, the control API's) goes straight to that route's app, found by
     one dictionary lookup on (path, method), instead of a regular-expression match against each
-    route in turn. What the router does for such a match is done here too (``endpoint``,
-    ``path_params``, ``router`` in the scope); everything else — templated paths, 404, 405, the
+    route in turn. What the router does for such a match is done here too (``route``,
+    ``endpoint``, ``path_params``, ``router`` in the scope); everything else — templated paths, 404, 405, the
     lifespan, an app mounted under a ``root_path`` — goes to the router itself."""
 
     def __init__(self, router: Router) -> None:

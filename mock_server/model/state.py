@@ -197,7 +197,7 @@ class MockState:
         hold on its access token leaves it held, and ``old_secret`` rotates each secret that signs
         (the account's, or every webhook's) now if it has no previous one to sign with.
         """
-        settings = self._live.current
+        settings = self.settings
         caller = _caller(client_id, access_token, settings.token_references)
         try:
             selection = self._scenarios.select(settings.seed, caller.access_token, request, header)
@@ -220,7 +220,7 @@ class MockState:
 
     def _job(self, caller: Caller, request: FetchRequest, chosen: dict[str, dict[str, Any]]) -> Job:
         number = next(self._sequence)
-        settings = self._live.current
+        settings = self.settings
         delay = Delay.parse(chosen["slow"]["delay"]) if "slow" in chosen else settings.delay
         seconds = delay.low if delay.kind == "fixed" else delay.draw(_job_rng(settings.seed, number))
         job = Job(
