@@ -24,11 +24,13 @@ def booking(ordinal: int, start: int, roll: int, back: int, fraction: int) -> tu
     """When an appointment at minute ``start`` of day ``ordinal`` was booked, as (day ordinal, second
     of that day): the same day up to ~4 h before, or 1-90 days earlier in office hours. ``roll`` and
     ``back`` are draws of 8 bits, ``fraction`` of 16."""
+    # Conditional expressions, not max(): this runs for every appointment generated.
     if roll < _SAME_DAY or ordinal == 1:  # the day opens at 07:30 or later, so this window is never empty
-        low = max(21600, start * 60 - 14400)
-        return ordinal, low + (fraction * (start * 60 - 900 - low) >> 16)
-    days_before = 1 + (back * 14 >> 8) if roll < _WITHIN_TWO_WEEKS else 15 + (back * 76 >> 8)
-    return max(ordinal - days_before, 1), 25200 + (fraction * 43200 >> 16)
+        second = start * 60
+        low = second - 14400 if second > 36000 else 21600  # from 06:00, up to 4 h before
+        return ordinal, low + (fraction * (second - 900 - low) >> 16)
+    before = 1 + (back * 14 >> 8) if roll < _WITHIN_TWO_WEEKS else 15 + (back * 76 >> 8)
+    return (ordinal - before if ordinal > before else 1), 25200 + (fraction * 43200 >> 16)
 
 
 @functools.lru_cache(maxsize=32768)

@@ -400,7 +400,7 @@ class Dispatcher:
     ) -> tuple[bool, bool]:
         """One POST; returns (succeeded, worth retrying)."""
         sent = {**headers, "webhook-attempt": str(number)}
-        reply = Reply(0)
+        reply: Reply | None = None
         status: int | None = None
         error: str | None = None
         retry = False
@@ -426,8 +426,8 @@ class Dispatcher:
             sent,
             body,
             delivery,
-            reply.body,
-            reply.truncated,
+            b"" if reply is None else reply.body,
+            reply is not None and reply.truncated,
         )
         job.attempts += (record,)
         if self._store.jobs.get(job.job_id) is job:  # not one that a reset forgot mid-delivery

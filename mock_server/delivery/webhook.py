@@ -13,11 +13,11 @@ the signature. Nothing here changes any state.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import math
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -36,7 +36,15 @@ def serialize(payload: Any) -> bytes:
 
 def sign(secret: str, body: bytes) -> str:
     """Lowercase hex HMAC-SHA256 of ``body`` keyed with the secret string as given."""
-    return hmac.digest(secret.encode("utf-8"), body, "sha256").hex()
+    mac = _keyed(secret).copy()  # the key's two padded blocks are hashed once per secret, not per body
+    mac.update(body)
+    return mac.hexdigest()
+
+
+@functools.lru_cache(maxsize=64)
+def _keyed(secret: str) -> hmac.HMAC:
+    """An HMAC-SHA256 keyed with ``secret`` that has hashed nothing yet: copied for each body."""
+    return hmac.new(secret.encode("utf-8"), digestmod=hashlib.sha256)
 
 
 def signed(payload: Any, secret: str) -> tuple[bytes, str]:
@@ -61,8 +69,7 @@ def verify_parsed(secret: str, parsed: Any, signature: str) -> bool:
 Result = tuple[dict[str, Any], list[dict[str, Any]]]
 
 
-@dataclass(frozen=True)
-class Completion:
+class Completion(NamedTuple):
     """What a completed job sends and caches; ``error`` is a bug of the generator, reported while
     a failure webhook goes out instead (a job is never lost)."""
 
@@ -100,18 +107,22 @@ def result_for(job: Job, seed: int, timezone: str | None) -> Result:
         return failure_data(request, params["failure_reason"], params["reasons"]), []
     clinic = roster.clinic_for(seed, job.access_token, timezone)
     large = chosen["large"]["count"] if "large" in chosen and "empty" not in chosen else 0
-    data: dict[str, Any] = {"success": True}
-    cached: list[dict[str, Any]] = []
     if request.search_by == "mrn":
         assert request.mrn is not None
-        data.update(search_by="mrn", mrn=request.mrn)
         appointments = [] if "empty" in chosen else history.mrn_history(clinic, request.mrn)
         if large:
             appointments = pad(appointments, large, "ehr_appointment_id")
-        data.update(appointment_count=len(appointments), appointments=appointments)
-        return data, cached
+        mrn_data = {
+            "success": True,
+            "search_by": "mrn",
+            "mrn": request.mrn,
+            "appointment_count": len(appointments),
+            "appointments": appointments,
+        }
+        return mrn_data, []
     assert request.start_date is not None
     assert request.end_date is not None
+    cached: list[dict[str, Any]] = []
     if "empty" not in chosen:
         cached = generator.appointments_in_range(
             clinic, request.start_date, request.end_date, request.provider_ids or None
@@ -119,12 +130,13 @@ def result_for(job: Job, seed: int, timezone: str | None) -> Result:
     if large:
         cached = pad(cached, large, "id", "ehr_appointment_id")
     items = generator.range_items(cached)
-    data.update(
-        appointment_count=len(items),
-        start_date=request.start_date.isoformat(),
-        end_date=request.end_date.isoformat(),
-        appointments=items,
-    )
+    data = {
+        "success": True,
+        "appointment_count": len(items),
+        "start_date": request.start_date.isoformat(),
+        "end_date": request.end_date.isoformat(),
+        "appointments": items,
+    }
     return data, cached
 
 
