@@ -187,8 +187,7 @@ class Dispatcher:
         self._gate.forget(access_token)
 
     def fire(self, job: Job) -> asyncio.Task[None]:
-        """Start completing ``job`` now."""
-        self._timetable.cancel(job.job_id)
+        """Start completing ``job`` now (its timer has fired, or ``complete_now`` took it back)."""
         job.status = "running"
         self._running += 1
         self._changes.bump()
