@@ -169,13 +169,22 @@ class LiteralFirst:
     def __init__(self, router: Router) -> None:
         self.router = router
         self.literal: dict[tuple[str, str], Route] = {}
-        for place, route in enumerate(router.routes):
-            if isinstance(route, Route) and not route.param_convertors:
-                for method in route.methods or ():
-                    probe = {"type": "http", "path": route.path, "root_path": "", "method": method}
-                    earlier = router.routes[:place]  # the router takes the first full match, literal or not
-                    if not any(other.matches(probe)[0] == Match.FULL for other in earlier):
-                        self.literal[route.path, method] = route
+        # The router takes the first full match. A literal route's pattern matches only its own
+        # path, so of the routes before it only the templated ones (and any other kind) can take
+        # its requests, besides an earlier literal route for the same path and method; testing
+        # just those keeps building an app cheap (each test's server builds one).
+        others: list[BaseRoute] = []
+        for route in router.routes:
+            if not isinstance(route, Route) or route.param_convertors:
+                others.append(route)
+                continue
+            for method in route.methods or ():
+                probe = {"type": "http", "path": route.path, "root_path": "", "method": method}
+                if (route.path, method) in self.literal or any(
+                    other.matches(probe)[0] == Match.FULL for other in others
+                ):
+                    continue
+                self.literal[route.path, method] = route
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         # A plain function returning the app's awaitable: one coroutine frame fewer on every request.
