@@ -34,6 +34,8 @@ from mock_server.model.journal import Journal
 from mock_server.model.state import LiveSettings, NoRoom
 
 log = logging.getLogger("cobalt_mock.webhooks")
+NO_REPLY = Reply(0)
+"""What an attempt that got no answer records as the receiver's (one value, not one per attempt)."""
 T = TypeVar("T")
 
 
@@ -399,7 +401,7 @@ class Dispatcher:
     ) -> tuple[bool, bool]:
         """One POST; returns (succeeded, worth retrying)."""
         sent = {**headers, "webhook-attempt": str(number)}
-        reply: Reply | None = None
+        reply = NO_REPLY
         status: int | None = None
         error: str | None = None
         retry = False
@@ -425,8 +427,8 @@ class Dispatcher:
             sent,
             body,
             delivery,
-            b"" if reply is None else reply.body,
-            reply is not None and reply.truncated,
+            reply.body,
+            reply.truncated,
         )
         job.attempts += (record,)
         if self._store.jobs.get(job.job_id) is job:  # not one that a reset forgot mid-delivery

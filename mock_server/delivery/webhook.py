@@ -112,14 +112,13 @@ def result_for(job: Job, seed: int, timezone: str | None) -> Result:
         appointments = [] if "empty" in chosen else history.mrn_history(clinic, request.mrn)
         if large:
             appointments = pad(appointments, large, "ehr_appointment_id")
-        mrn_data = {
+        return {
             "success": True,
             "search_by": "mrn",
             "mrn": request.mrn,
             "appointment_count": len(appointments),
             "appointments": appointments,
-        }
-        return mrn_data, []
+        }, []
     assert request.start_date is not None
     assert request.end_date is not None
     cached: list[dict[str, Any]] = []
