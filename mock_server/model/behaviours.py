@@ -30,8 +30,9 @@ import hashlib
 import random
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Literal, NamedTuple
 
 import orjson
 
@@ -71,20 +72,18 @@ def _reasons(value: object) -> list[dict[str, str]]:
     return [{"code": r["code"], "description": r["description"]} for r in value]
 
 
-@dataclass(frozen=True)
-class Param:
+class Param(NamedTuple):
     parse: Callable[[object], Any]
     default: Any
 
 
-@dataclass(frozen=True)
-class BehaviourSpec:
+class BehaviourSpec(NamedTuple):
     """One behaviour: where it acts, its parameters, and the one a magic value or header sets."""
 
     name: str
     level: Level
     summary: str
-    params: Mapping[str, Param] = field(default_factory=dict)
+    params: Mapping[str, Param] = MappingProxyType({})
     primary: str | None = None
 
     def defaults(self) -> dict[str, Any]:
@@ -203,8 +202,7 @@ def parse_params(spec: BehaviourSpec, given: object) -> dict[str, Any]:
     return params
 
 
-@dataclass(frozen=True)  # few instances: slots=True would only slow the import (it builds the class twice)
-class Applied:
+class Applied(NamedTuple):
     """A behaviour chosen for one request, and where it came from (a scenario id, header, mrn, ...)."""
 
     behaviour: str
@@ -279,8 +277,7 @@ def header_behaviours(header: str) -> list[Applied]:
 MAX_SCENARIOS = 1000
 
 
-@dataclass(frozen=True)  # few instances: no slots (they cost the import a second class)
-class Selection:
+class Selection(NamedTuple):
     """What a fetch request gets: at most one API-level fault, else the job-level behaviours."""
 
     api: Applied | None = None
@@ -301,8 +298,7 @@ NOTHING = Selection()
 """No behaviour at all: what nearly every fetch gets."""
 
 
-@dataclass(frozen=True)
-class Match:
+class Match(NamedTuple):
     access_token: str | None = None
     search_by: str | None = None
     mrn: str | None = None
@@ -347,14 +343,18 @@ class Match:
         return {name: value for name, value in pairs if value is not None}
 
 
-@dataclass
+EVERY_REQUEST = Match()
+"""The match of a scenario that names no fields."""
+
+
+@dataclass(eq=False)  # one scenario is one object: its `seen` count is its own
 class Scenario:
     """A behaviour for matching requests: the next ``times``, every one, or each with ``probability``."""
 
     id: str
     behaviour: str
     params: dict[str, Any]
-    match: Match = Match()
+    match: Match = EVERY_REQUEST
     times: int | None = None
     probability: float | None = None
     seen: int = 0

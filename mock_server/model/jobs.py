@@ -49,7 +49,7 @@ JobStatus = Literal["scheduled", "held", "stalled", "running", "completed"]
 DeliveryStatus = Literal["pending", "success", "failed"]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Attempt:
     """One POST of a webhook to one URL, as the fake saw it."""
 
@@ -87,7 +87,7 @@ class Attempt:
         }
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Job:
     """A live fetch the fake accepted, from its 202 to its last delivery attempt."""
 
@@ -133,7 +133,7 @@ class Job:
         return out
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class EventRow:
     """One row of ``GET /v1/webhook-events``: an event and the URL it went (or did not go) to."""
 

@@ -58,7 +58,7 @@ def _utc(epoch: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(epoch, dt.UTC)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class RequestEntry:
     """One API call: what came in (redacted) and what went out."""
 
@@ -111,7 +111,7 @@ class RequestEntry:
         }
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class DeliveryEntry:
     """One webhook delivery attempt; the ``Attempt`` itself is shared with the job, not copied."""
 

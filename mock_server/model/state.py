@@ -17,8 +17,7 @@ import hashlib
 import itertools
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, NoReturn, Protocol
+from typing import Any, NamedTuple, NoReturn, Protocol
 
 from mock_server.data.ids import new_id, reference_id_for
 from mock_server.errors import ApiError, ConfigError
@@ -127,8 +126,7 @@ class Holds:
         return len(self._held)
 
 
-@dataclass(frozen=True)  # one per client: no slots (they cost the import a second class)
-class Caller:
+class Caller(NamedTuple):
     """Who made an API call: the three auth headers (access token empty for webhook calls)."""
 
     client_id: str
