@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import os
 import string
@@ -33,9 +34,11 @@ def new_id(prefix: str) -> str:
     return prefix + os.urandom(22).translate(TO_BASE62).decode("ascii")
 
 
+@functools.lru_cache(maxsize=1024)
 def stable_id(prefix: str, *parts: object) -> str:
     """``prefix`` + 22 base62 characters drawn from ``parts`` (a seed among them): the same id for
-    the same parts in every run, like the generated data (``wh_…`` webhook ids)."""
+    the same parts in every run, like the generated data (``wh_…`` webhook ids); remembered, as a
+    test's handle registers its receiver again after every reset."""
     return prefix + _base62(stable_digest(*parts), 22)
 
 

@@ -19,6 +19,7 @@ prints, so a receiver configured for it keeps working in either version.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -136,8 +137,7 @@ class WebhookRegistry:
         return key.valid(self._clock.now())
 
     def _drawn(self, owner: str, generation: int) -> str:
-        """A ``whsec_`` secret stable for the seed, the root secret, its owner and its generation."""
-        return "whsec_" + stable_digest("secret", self._root, self._seed, owner, generation).hex()
+        return drawn_secret(self._root, self._seed, owner, generation)
 
     def __iter__(self) -> Iterator[Webhook]:
         return iter(list(self._hooks.values()))
@@ -150,3 +150,10 @@ class WebhookRegistry:
 
     def urls(self) -> list[str]:
         return [hook.url for hook in self._hooks.values()]
+
+
+@functools.lru_cache(maxsize=1024)
+def drawn_secret(root: str, seed: int, owner: str, generation: int) -> str:
+    """A ``whsec_`` secret stable for the seed, the root secret, its owner and its generation
+    (remembered: each test's handle registers its receiver again after a reset, and draws the same)."""
+    return "whsec_" + stable_digest("secret", root, seed, owner, generation).hex()
