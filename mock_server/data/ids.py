@@ -35,7 +35,7 @@ def new_id(prefix: str) -> str:
 
 
 @functools.lru_cache(maxsize=1024)
-def stable_id(prefix: str, *parts: object) -> str:
+def stable_id(prefix: str, *parts: str | int) -> str:
     """``prefix`` + 22 base62 characters drawn from ``parts`` (a seed among them): the same id for
     the same parts in every run, like the generated data (``wh_…`` webhook ids); remembered, as a
     test's handle registers its receiver again after every reset."""

@@ -87,7 +87,7 @@ class WebhookRegistry:
                 return hook
         self._registered += 1
         hook_id = stable_id("wh_", "webhook", self._seed, self._registered)
-        hook = Webhook(hook_id, url, Secret(self._drawn(hook_id, 0)))
+        hook = Webhook(hook_id, url, Secret(drawn_secret(self._root, self._seed, hook_id, 0)))
         self._hooks[hook.id] = hook
         return hook
 
@@ -121,7 +121,9 @@ class WebhookRegistry:
         else:
             assert hook is not None, "the API reference rotates one webhook's secret"
             key, overlap, owner = hook.secret, REFERENCE_OVERLAP, hook.id
-        return key.rotate(self._drawn(owner, key.rotations + 1), self._clock.now() + overlap)
+        return key.rotate(
+            drawn_secret(self._root, self._seed, owner, key.rotations + 1), self._clock.now() + overlap
+        )
 
     def rotate_unrotated(self, api: str) -> None:
         """Rotate every secret of ``api`` that has no previous one (the ``old_secret`` behaviour
@@ -135,9 +137,6 @@ class WebhookRegistry:
     def verifying(self, key: Secret) -> list[str]:
         """The secrets that verify a delivery signed for ``key`` now, on the fake's clock."""
         return key.valid(self._clock.now())
-
-    def _drawn(self, owner: str, generation: int) -> str:
-        return drawn_secret(self._root, self._seed, owner, generation)
 
     def __iter__(self) -> Iterator[Webhook]:
         return iter(list(self._hooks.values()))
